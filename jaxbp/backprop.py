@@ -23,16 +23,17 @@ from jaxbp.network import check_data, forward, resolve
 from jaxbp.types import Array, Layer, Params
 
 
-def output_error(net_L: Array, a_L: Array, y: Array, cost: costs.Cost, output: Activation) -> Array:
+def output_error(net_L: Array, a_L: Array, y: Array, cost: costs.Cost, output: Activation, scale=1) -> Array:
     """BP1: δ^L = ∇_a C ⊙ σ'(net^L).
 
+    ``scale`` is the weight of each example's loss in C: 1 for C = l(x), 1/m for the mean over a batch.
     For softmax, σ' is a Jacobian J and BP1 reads δ^L = Jᵀ ∇_a C. Where the cost has a closed form for
     this output activation (cross-entropy with sigmoid, log-likelihood with softmax), σ' cancels and
     that exact form is used."""
     closed = costs.closed_form_delta(cost, output)
     if closed is not None:
-        return closed(a_L, y)
-    nabla_a = cost.nabla_a(a_L, y)  # ∇_a C
+        return closed(a_L, y) * scale
+    nabla_a = cost.nabla_a(a_L, y) * scale  # ∇_a C
     if output.elementwise:
         return nabla_a * output.prime(net_L)
     return output.jacobian_t(net_L, nabla_a)
@@ -56,9 +57,9 @@ def nabla_w(delta: Array, a_prev: Array) -> Array:
 def errors(params: Params, x: Array, y: Array, hidden: Activation, output: Activation, cost: costs.Cost, scale=1):
     """Forward pass, BP1 at the output, BP2 backwards: returns (activations, deltas) with deltas[l-1] = δ^l.
 
-    ``scale`` multiplies δ^L (1/m turns the sum of per-example losses into the mean cost)."""
+    ``scale`` weights each example's loss (1/m makes C the mean over the batch)."""
     nets, a = forward(params, x, hidden, output)
-    delta = output_error(nets[-1], a[-1], y, cost, output) * scale
+    delta = output_error(nets[-1], a[-1], y, cost, output, scale)
     deltas = [delta]
     for l in range(len(params) - 1, 0, -1):  # l = L-1, ..., 1: params[l] is layer l+1
         delta = backpropagate_error(delta, params[l].w, nets[l - 1], hidden)
