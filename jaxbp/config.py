@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from jaxbp import activations, costs
 from jaxbp.network import INIT_SCHEMES, check_sizes
+from jaxbp.optim import OPTIMIZERS, SCHEDULES
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad", "lamb", "lion")
-SCHEDULES = ("constant", "cosine", "linear", "exponential", "warmup_cosine")
 GRADIENTS = ("bp", "autodiff")
 DTYPES = ("float32", "float64")
 
@@ -97,7 +96,7 @@ def validate(config: TrainConfig) -> None:
     _number("l2", config.l2, (int, float), 0, strict=False)
     _number("early_stopping", config.early_stopping, int, 0, strict=False)
     _choice("init", config.init, tuple(INIT_SCHEMES))
-    _choice("optimizer", config.optimizer, OPTIMIZERS)
+    _choice("optimizer", config.optimizer, tuple(OPTIMIZERS))
     _choice("schedule", config.schedule, SCHEDULES)
     _choice("gradients", config.gradients, GRADIENTS)
     _choice("dtype", config.dtype, DTYPES)

@@ -1,5 +1,6 @@
 """The command line: jaxbp gradcheck's table and exit codes; bad input is one line and exit status 2."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,49 @@ def test_installed_command_help_and_bad_input():
     bad = subprocess.run([JAXBP, "gradcheck", "--activation", "nope"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("jaxbp: error: unknown activation 'nope'")
     assert "Traceback" not in bad.stderr and bad.stdout == ""
+
+
+def test_train_json_checkpoint_and_evaluate(tmp_path, capsys):
+    ckpt = tmp_path / "runs" / "digits.msgpack"
+    assert main(["train", "--epochs", "2", "--eta", "2.5", "--json", "--checkpoint", str(ckpt)]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["status"] == "finished" and summary["epochs_run"] == 2
+    assert summary["config"]["eta"] == 2.5 and summary["config"]["sizes"] == [64, 30, 10]
+    assert "digits 64-30-10" in captured.err and ckpt.exists()  # the progress bar and table go to stderr
+    assert main(["evaluate", str(ckpt), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["splits"]["test"]["accuracy"] == pytest.approx(summary["final"]["test_accuracy"])
+    assert evaluated["splits"]["test"]["examples"] == 360
+
+
+def test_train_table_without_json(capsys):
+    assert main(["train", "--dataset", "xor", "--epochs", "3", "--activation", "tanh", "--output-activation",
+                 "softmax", "--cost", "log_likelihood", "--eta", "0.5", "--sizes", "2,8,2"]) == 0
+    out = capsys.readouterr().out
+    assert "xor: tanh/log_likelihood" in out and "finished 3 epochs" in out
+
+
+def test_train_reports_divergence_with_status_1(capsys):
+    code = main(["train", "--dataset", "xor", "--sizes", "2,8,2", "--activation", "relu", "--output-activation",
+                 "identity", "--eta", "10000", "--epochs", "20", "--batch-size", "4"])
+    assert code == 1 and "diverged at epoch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [(["train", "--eta", "0"], "eta must be > 0, got 0.0"),
+     (["train", "--epochs", "0"], "epochs must be ≥ 1"),
+     (["train", "--batch-size", "100000"], "batch_size=100000 is larger than the training set"),
+     (["train", "--optimizer", "adamx"], "optimizer must be one of"),
+     (["train", "--schedule", "step"], "schedule must be one of"),
+     (["train", "--sizes", "10,30,10"], "sizes[0]=10 does not match the train inputs of shape (1150, 64)"),
+     (["train", "--dataset", "cifar"], "unknown data set 'cifar'; expected one of: digits"),
+     (["train", "--validation", "-3"], "validation"),
+     (["evaluate", "/nonexistent/ckpt.msgpack"], "no checkpoint at"),
+     (["evaluate", "/etc/hostname"], "not a jaxbp checkpoint")],
+)
+def test_train_and_evaluate_bad_input(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

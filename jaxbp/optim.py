@@ -1,0 +1,65 @@
+"""The update rule of a training run, built from optax by the names in ``TrainConfig``.
+
+What it is for: ``make_optimizer`` turns (optimizer, schedule, η, λ) into one optax
+``GradientTransformation``; with ``optimizer="sgd"`` and no λ it is exactly Algorithm 5.3's
+w ← w − η ∇C (∇C being the mean over the mini-batch, i.e. (1/m) Σ_x δ^x (a^x)ᵀ).
+What it is not: no gradients (see ``backprop``/``autodiff``), no loop (see ``train``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import optax
+
+from jaxbp.types import Layer, Params
+
+if TYPE_CHECKING:
+    from jaxbp.config import TrainConfig
+
+MOMENTUM = 0.9  # of "momentum" and "nesterov"
+
+OPTIMIZERS = {
+    "sgd": optax.sgd,
+    "momentum": lambda lr: optax.sgd(lr, momentum=MOMENTUM),
+    "nesterov": lambda lr: optax.sgd(lr, momentum=MOMENTUM, nesterov=True),
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+    "rmsprop": optax.rmsprop,
+    "adagrad": optax.adagrad,
+    "lamb": optax.lamb,
+    "lion": optax.lion,
+}
+
+
+SCHEDULES = ("constant", "cosine", "linear", "exponential", "warmup_cosine")
+
+
+def make_schedule(config: TrainConfig, steps_per_epoch: int):
+    """η as a function of the step (an optax schedule), or the float η itself when constant.
+
+    cosine: cosine decay to 0 over the run; linear: linear decay to 0; exponential: ×0.95 per epoch;
+    warmup_cosine: linear warm-up from 0 over the first epoch, then cosine decay to 0."""
+    eta, total = config.eta, max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "constant":
+        return eta
+    if config.schedule == "cosine":
+        return optax.cosine_decay_schedule(eta, total)
+    if config.schedule == "linear":
+        return optax.linear_schedule(eta, 0.0, total)
+    if config.schedule == "exponential":
+        return optax.exponential_decay(eta, steps_per_epoch, 0.95)
+    return optax.warmup_cosine_decay_schedule(0.0, eta, min(steps_per_epoch, total - 1), total)
+
+
+def weights_only(params: Params):
+    """The mask that applies L2 weight decay to every w^l and no b^l (Nielsen ch. 3)."""
+    return tuple(Layer(True, False) for _ in params)
+
+
+def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The optax transformation of ``config``: L2 decay (λ/n) w on the weights, then the optimizer at η."""
+    optimizer = OPTIMIZERS[config.optimizer](make_schedule(config, steps_per_epoch))
+    if config.l2 == 0:
+        return optimizer
+    return optax.chain(optax.add_decayed_weights(config.l2 / n_train, mask=weights_only), optimizer)
