@@ -12,15 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: prove BP1–BP4 on a real batch, then train Nielsen's network on the bundled digits.
 demo: $(STAMP)
-	$(BIN)/jaxbp gradcheck --sizes 784,30,10 --activation sigmoid --cost quadratic
-	$(BIN)/jaxbp gradcheck --sizes 784,100,10 --activation relu --output-activation softmax --cost log_likelihood --init he
+	$(BIN)/jaxbp gradcheck --sizes 64,30,10 --dataset digits
+	$(BIN)/jaxbp train --dataset digits --sizes 64,30,10 --eta 3.0 --batch-size 10 --epochs 30
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grad_speed.py
+	$(BIN)/python benchmarks/epoch_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -53,6 +53,7 @@ def gradcheck(
     rtol: Optional[float] = typer.Option(None, help="Tolerance of BP vs jax.grad [default: 1e-10 f64, 1e-5 f32]."),
     fd_rtol: Optional[float] = typer.Option(None, help="Tolerance of the numerical checks [default: 1e-6 f64, 3e-2 f32]."),
     samples: int = typer.Option(32, min=1, help="Weights and biases per layer checked by finite differences."),
+    dataset: Optional[str] = typer.Option(None, help="Check on the first --batch-size training examples of this dataset (digits, fashion-mnist, …) instead of random inputs."),
 ):
     """Check BP1–BP4 on one batch: against jax.grad, finite differences, and the angel's δ = ∂C/∂net.
 
@@ -62,6 +63,7 @@ def gradcheck(
     ok = reporting.run_gradcheck(
         sizes=parse_sizes(sizes), activation=activation, output_activation=output_activation, cost=cost,
         init=init, batch_size=batch_size, seed=seed, dtype=dtype, rtol=rtol, fd_rtol=fd_rtol, samples=samples,
+        dataset=dataset,
     )
     raise typer.Exit(0 if ok else 1)
 

@@ -35,8 +35,10 @@ def gradcheck_table(result: GradcheckResult, rtol: float, fd_rtol: float) -> Tab
 
 
 def run_gradcheck(*, sizes, activation, output_activation, cost, init, batch_size, seed, dtype, rtol, fd_rtol,
-                  samples) -> bool:
-    """Run ``check_network`` and print its table; True when every check is within tolerance."""
+                  samples, dataset=None) -> bool:
+    """Run ``check_network`` and print its table; True when every check is within tolerance.
+
+    With ``dataset``, the batch is the first ``batch_size`` training examples of it, else random inputs."""
     if dtype not in TOLERANCES:
         raise ValueError(f"--dtype must be one of: {', '.join(TOLERANCES)}, got {dtype!r}")
     if dtype == "float64":
@@ -44,8 +46,16 @@ def run_gradcheck(*, sizes, activation, output_activation, cost, init, batch_siz
     float_dtype(dtype)
     default_rtol, default_fd = TOLERANCES[dtype]
     rtol, fd_rtol = rtol or default_rtol, fd_rtol or default_fd
+    X = Y = None
+    if dataset is not None:
+        from jaxbp.data import load_dataset
+        from jaxbp.train import check_data
+
+        data = load_dataset(dataset, dtype=dtype)
+        check_data(sizes, data)
+        X, Y = data.train.X[:batch_size], data.train.Y[:batch_size]
     result = check_network(sizes, activation, output_activation, cost, init, batch_size=batch_size, seed=seed,
-                           dtype=dtype, samples=samples)
+                           dtype=dtype, samples=samples, X=X, Y=Y)
     console = Console()
     console.print(gradcheck_table(result, rtol, fd_rtol))
     ok = result.ok(rtol, fd_rtol)

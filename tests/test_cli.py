@@ -18,6 +18,13 @@ def test_gradcheck_passes_and_prints_a_row_per_layer(capsys):
     assert "7×9" in out and "1×7" in out and "3×1" in out and "all checks passed" in out
 
 
+def test_gradcheck_on_a_dataset_batch(capsys):
+    assert main(["gradcheck", "--sizes", "64,10,10", "--dataset", "digits", "--batch-size", "8"]) == 0
+    assert "all checks passed" in capsys.readouterr().out
+    assert main(["gradcheck", "--sizes", "784,10,10", "--dataset", "digits"]) == 2
+    assert "sizes[0]=784 does not match" in capsys.readouterr().err
+
+
 def test_gradcheck_fails_with_status_1_when_a_tolerance_is_exceeded(capsys):
     # float32 finite differences cannot meet 1e-12: the exit status must say so
     assert main(["gradcheck", "--sizes", "6,5,3", "--dtype", "float32", "--fd-rtol", "1e-12"]) == 1
