@@ -5,8 +5,8 @@ What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST 
 cost, m = 10 (5000 steps), η = 3.0, float32, init "normal", for six implementations run side by side on
 the same data and the same initial parameters:
 
-1. jaxbp: the compiled epoch that ``jaxbp.train`` runs (``jaxbp.train.make_epoch`` with
-   ``jaxbp.optim.make_optimizer``, compiled ahead as ``train`` does): BP1–BP4 inside one ``lax.scan``.
+1. jaxbp: the compiled epoch that ``jaxbp.train`` runs, built by the same function
+   (``jaxbp.train.compile_together`` with one config): BP1–BP4 inside one ``lax.scan``.
 2. jax.grad + lax.scan, written here independently of jaxbp: ``x @ w.T + b``, sigmoid, mean quadratic
    cost, ``jax.grad``, ``p - η g`` by ``tree_map``, a shuffled permutation, ``lax.scan`` over the batches.
 3. jit-per-step loop: a jitted SGD step (``jax.grad``) called from Python for each of the 5000 batches,
@@ -48,8 +48,9 @@ device is; on a GPU the comparison is device against host. The per-example NumPy
 initialisation in ``fit`` and computes its loss every batch; it optimises a different cost, so only its
 time is comparable. On a shared machine absolute times move with the load; the paired ratio is the
 robust number, but not load-proof: jaxbp gathers each mini-batch's rows inside the scan (XLA may split that
-gather over threads), grad+scan slices a pre-permuted copy, so CPU contention can move their ratio. On recent NVIDIA GPUs the reference GEMM runs at JAX's default float32 matmul precision
-(which may use TF32), as the epoch does. After the timings the script checks that the implementations
+gather over threads), grad+scan slices a pre-permuted copy, so CPU contention can move their ratio. On
+recent NVIDIA GPUs the reference GEMM runs at JAX's default float32 matmul precision (which may use TF32),
+as the epoch does. After the timings the script checks that the implementations
 agree: the one-mini-batch update of every implementation against jaxbp's (float32 tolerance), and the
 training accuracy after one epoch from the same start.
 """
@@ -70,8 +71,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier  # imported here so that no import is timed
 
 import jaxbp
-from jaxbp.optim import make_optimizer
-from jaxbp.train import make_epoch  # the module: ``jaxbp.train`` itself is the train() function
+from jaxbp.train import compile_together
 
 DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)
@@ -120,13 +120,17 @@ def jaxbp_config() -> jaxbp.TrainConfig:
                              epochs=1, init=INIT, seed=SEED, dtype="float32")
 
 
-def jaxbp_epoch(config, params, key, X, Y):
-    """jaxbp's epoch for a training set (X, Y), compiled ahead exactly as ``jaxbp.train`` does, and its opt_state."""
-    n = X.shape[0]
-    tx = make_optimizer(config, n, n // config.batch_size)
-    opt_state = tx.init(params)
-    compiled = make_epoch(config, tx, n).lower(params, opt_state, key, X, Y).compile()
-    return compiled, opt_state
+def jaxbp_program(config, X, Y):
+    """jaxbp's compiled epoch on the training set (X, Y), built by the very function ``jaxbp.train`` uses
+    (``compile_together`` with one config): ``program.epoch(params, opt_state, e)`` runs epoch e, whose
+    shuffle key is ``fold_in(shuffle key of the seed, e)``; params carry a leading config axis of 1."""
+    empty = jaxbp.Split(X[:0], Y[:0])
+    return compile_together([config], jaxbp.Dataset("benchmark", jaxbp.Split(X, Y), empty, empty))
+
+
+def unstack(tree):
+    """The one config's parameters of a program's (1, …)-shaped tree, as plain (w, b) pairs."""
+    return tuple((layer.w[0], layer.b[0]) for layer in tree)
 
 
 # ---------------------------------------------------------------- 2./3. jax.grad, independent of jaxbp
@@ -326,35 +330,36 @@ def main(argv: list[str] | None = None) -> None:
           f"interleaved epochs; NumPy/scikit-learn: median of {slow_repeats}\n", flush=True)
 
     config = jaxbp_config()
-    key_init, key_shuffle = jax.random.split(jax.random.key(config.seed))  # as jaxbp.train splits them
-    params = jaxbp.init_params(key_init, config.sizes, config.init, jnp.float32)
-    plain = tuple((layer.w, layer.b) for layer in params)  # the same values as plain (w, b) pairs
+    key_shuffle = jax.random.split(jax.random.key(config.seed))[1]  # as jaxbp.train splits the seed
+    program = jaxbp_program(config, X, Y)
+    params, opt_state = program.params, program.opt_state
+    plain = unstack(params)  # the same initial values as plain (w, b) pairs
+    single = jax.tree.map(lambda leaf: leaf[0], params)  # and as one network's tuple of Layer
 
-    jaxbp_fn, opt_state = jaxbp_epoch(config, params, key_shuffle, X, Y)
     scan_fn = make_scan_epoch(n).lower(plain, key_shuffle, X, Y).compile()
     # warm-up: one untimed epoch each (the jit step compiles on its first call)
-    jax.block_until_ready(jaxbp_fn(params, opt_state, key_shuffle, X, Y))
+    jax.block_until_ready(program.epoch(params, opt_state, 1))
     jax.block_until_ready(scan_fn(plain, key_shuffle, X, Y))
     jax.block_until_ready(jit_step(plain, X_np[:m], Y_np[:m]))
 
     fast = {"jaxbp": [], "grad+scan": [], "jit-loop": []}
     for r in range(repeats):
         key = jax.random.fold_in(key_shuffle, r + 1)
-        fast["jaxbp"].append(seconds(lambda: jax.block_until_ready(jaxbp_fn(params, opt_state, key, X, Y)))[0])
+        fast["jaxbp"].append(seconds(lambda: jax.block_until_ready(program.epoch(params, opt_state, r + 1)))[0])
         fast["grad+scan"].append(seconds(lambda: jax.block_until_ready(scan_fn(plain, key, X, Y)))[0])
         fast["jit-loop"].append(seconds(loop_epoch, plain, X_np, Y_np, np.random.default_rng(r))[0])
 
     slow = {"per-example": [], "matrix": [], "sklearn": []}
     with np.errstate(over="ignore"):  # exp(−z) of float32 may overflow to inf: σ is then exactly 0, as wanted
         sklearn_epoch(X_np[:100], labels[:100])  # warm-up: scikit-learn's first fit pays one-off costs
-        ws, bs = numpy_params(params, column=True)
+        ws, bs = numpy_params(single, column=True)
         numpy_epoch(nielsen_update, ws, bs, X_np, Y_np, np.random.default_rng(0), 1)
         for r in range(slow_repeats):
-            ws, bs = numpy_params(params, column=True)
+            ws, bs = numpy_params(single, column=True)
             t = seconds(numpy_epoch, nielsen_update, ws, bs, X_np, Y_np, np.random.default_rng(r),
                         PER_EXAMPLE_BATCHES)[0]
             slow["per-example"].append(t * n_batches / PER_EXAMPLE_BATCHES)
-            ws, bs = numpy_params(params, column=False)
+            ws, bs = numpy_params(single, column=False)
             t, matrix_result = seconds(numpy_epoch, matrix_update, ws, bs, X_np, Y_np, np.random.default_rng(r),
                                        n_batches)
             slow["matrix"].append(t)
@@ -365,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     paired = statistics.median(s / j for s, j in zip(fast["grad+scan"], fast["jaxbp"]))  # grad+scan / jaxbp
     extrapolated = f"extrapolated from {PER_EXAMPLE_BATCHES * m} examples"
     rows = [
-        ("jaxbp (make_epoch: BP1–BP4 in lax.scan)", "jaxbp", ""),
+        ("jaxbp (BP1–BP4 in one compiled lax.scan)", "jaxbp", ""),
         ("jax.grad + lax.scan", "grad+scan", "paired"),
         ("jit-per-step Python loop (jax.grad)", "jit-loop", ""),
         (f"NumPy per-example loop (Nielsen), {extrapolated}", "per-example", ""),
@@ -383,31 +388,32 @@ def main(argv: list[str] | None = None) -> None:
           "others: ratio of medians.\n")
 
     flops, flops_6 = step_flops()
-    achieved = flops * n_batches / med["jaxbp"] / 1e9
+    achieved, achieved_6 = (f * n_batches / med["jaxbp"] / 1e9 for f in (flops, flops_6))
     peak = gemm_gflops()
-    print(f"GFLOP/s: jaxbp epoch {achieved:.2f} ({flops:,} GEMM FLOPs/step; {flops_6 * n_batches / med['jaxbp'] / 1e9:.2f}"
+    print(f"GFLOP/s: jaxbp epoch {achieved:.2f} ({flops:,} GEMM FLOPs/step; {achieved_6:.2f}"
           f" by the 6·m·Σ n_l n_(l-1) convention) vs {GEMM_N}² float32 GEMM {peak:.1f} -> "
           f"{achieved / peak:.1%} of GEMM rate")
 
     ratio_scan = 1 / paired  # jaxbp / grad+scan
+    vs_loop, vs_sklearn = med["per-example"] / med["jaxbp"], med["sklearn"] / med["jaxbp"]
     checks = [
         (f"jaxbp / grad+scan = {ratio_scan:.2f} (goal ≤ {GOALS['grad+scan']:.1f})", ratio_scan <= GOALS["grad+scan"]),
-        (f"per-example NumPy / jaxbp = {med['per-example'] / med['jaxbp']:.0f}× (goal ≥ {GOALS['per-example']:.0f}×)",
-         med["per-example"] / med["jaxbp"] >= GOALS["per-example"]),
-        (f"scikit-learn / jaxbp = {med['sklearn'] / med['jaxbp']:.1f}× (goal ≥ {GOALS['sklearn']:.0f}×)",
-         med["sklearn"] / med["jaxbp"] >= GOALS["sklearn"]),
+        (f"per-example NumPy / jaxbp = {vs_loop:.0f}× (goal ≥ {GOALS['per-example']:.0f}×)",
+         vs_loop >= GOALS["per-example"]),
+        (f"scikit-learn / jaxbp = {vs_sklearn:.1f}× (goal ≥ {GOALS['sklearn']:.0f}×)",
+         vs_sklearn >= GOALS["sklearn"]),
     ]
     print("verdict: " + "; ".join(f"{text} {'PASS' if ok else 'FAIL'}" for text, ok in checks) + "\n", flush=True)
 
     # ------------------------------------------------------------ sanity: the same algorithm everywhere
     Xb, Yb = X_np[:m], Y_np[:m]
-    one_fn, one_state = jaxbp_epoch(config, params, key_shuffle, X[:m], Y[:m])  # a one-batch training set
-    ref = [(np.asarray(layer.w), np.asarray(layer.b)) for layer in one_fn(params, one_state, key_shuffle, X[:m], Y[:m])[0]]
+    one = jaxbp_program(config, X[:m], Y[:m])  # a one-batch training set: one step of the epoch
+    ref = [(np.asarray(w), np.asarray(b)) for w, b in unstack(one.epoch(one.params, one.opt_state, 1)[0])]
     with np.errstate(over="ignore"):
-        ws, bs = numpy_params(params, column=True)
+        ws, bs = numpy_params(single, column=True)
         nielsen_update(ws, bs, Xb, Yb)
         per_example = list(zip(ws, bs))
-        ws, bs = numpy_params(params, column=False)
+        ws, bs = numpy_params(single, column=False)
         matrix_update(ws, bs, Xb, Yb)
         matrix = list(zip(ws, bs))
     scan_one = make_scan_epoch(m)(plain, key_shuffle, X[:m], Y[:m])
@@ -422,8 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         assert d <= UPDATE_TOL, f"{name} update differs from jaxbp's by {d:.2e} > {UPDATE_TOL:.0e}"
 
     key = jax.random.fold_in(key_shuffle, 1)
-    acc_jaxbp = accuracy(*zip(*[(layer.w, layer.b) for layer in jaxbp_fn(params, opt_state, key, X, Y)[0]]),
-                         X_np, labels)
+    acc_jaxbp = accuracy(*zip(*unstack(program.epoch(params, opt_state, 1)[0])), X_np, labels)
     acc_scan = accuracy(*zip(*scan_fn(plain, key, X, Y)), X_np, labels)
     acc_loop = accuracy(*zip(*loop_epoch(plain, X_np, Y_np, np.random.default_rng(0))), X_np, labels)
     acc_matrix = accuracy(*matrix_result, X_np, labels)

@@ -35,12 +35,14 @@ OPTIMIZERS = {
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "warmup_cosine")
 
 
-def make_schedule(config: TrainConfig, steps_per_epoch: int):
-    """η as a function of the step (an optax schedule), or the float η itself when constant.
+def make_schedule(config: TrainConfig, steps_per_epoch: int, eta=None):
+    """η as a function of the step (an optax schedule), or η itself when constant.
 
     cosine: cosine decay to 0 over the run; linear: linear decay to 0; exponential: ×0.95 per epoch;
-    warmup_cosine: linear warm-up from 0 over the first epoch, then cosine decay to 0."""
-    eta, total = config.eta, max(1, config.epochs * steps_per_epoch)
+    warmup_cosine: linear warm-up from 0 over the first epoch, then cosine decay to 0. ``eta`` replaces
+    ``config.eta`` (it may be a traced array, one per config of a sweep)."""
+    eta = config.eta if eta is None else eta
+    total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "constant":
         return eta
     if config.schedule == "cosine":
@@ -57,9 +59,14 @@ def weights_only(params: Params):
     return tuple(Layer(True, False) for _ in params)
 
 
-def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int) -> optax.GradientTransformation:
-    """The optax transformation of ``config``: L2 decay (λ/n) w on the weights, then the optimizer at η."""
-    optimizer = OPTIMIZERS[config.optimizer](make_schedule(config, steps_per_epoch))
-    if config.l2 == 0:
+def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int, eta=None, l2=None
+                   ) -> optax.GradientTransformation:
+    """The optax transformation of ``config``: L2 decay (λ/n) w on the weights, then the optimizer at η.
+
+    ``eta`` and ``l2`` replace the config's (they may be traced arrays); a λ that is the number 0 adds no
+    decay step at all, so that plain "sgd" is exactly w ← w − η ∇C."""
+    l2 = config.l2 if l2 is None else l2
+    optimizer = OPTIMIZERS[config.optimizer](make_schedule(config, steps_per_epoch, eta))
+    if isinstance(l2, (int, float)) and l2 == 0:
         return optimizer
-    return optax.chain(optax.add_decayed_weights(config.l2 / n_train, mask=weights_only), optimizer)
+    return optax.chain(optax.add_decayed_weights(l2 / n_train, mask=weights_only), optimizer)

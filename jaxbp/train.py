@@ -26,6 +26,7 @@ from jaxbp.autodiff import autodiff_grads
 from jaxbp.backprop import backprop_batch
 from jaxbp.config import TrainConfig
 from jaxbp.data import Dataset, Split
+from jaxbp.diagnostics import flatten, layer_diagnostics
 from jaxbp.network import feedforward, init_params, mean_cost
 from jaxbp.optim import make_optimizer
 from jaxbp.types import Params, float_dtype
@@ -67,15 +68,20 @@ def on_device(data: Dataset, dtype) -> dict[str, Split]:
     return {name: Split(*(jnp.asarray(a, dtype) for a in getattr(data, name))) for name in SPLITS}
 
 
-def make_epoch(config: TrainConfig, tx: optax.GradientTransformation, n_train: int):
-    """epoch(params, opt_state, key, X, Y) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps."""
+def make_epoch(config: TrainConfig, n_train: int):
+    """epoch(params, opt_state, key, X, Y, eta, l2) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps.
+
+    ``eta`` and ``l2`` are arguments so that a sweep can ``vmap`` the epoch over configs that differ only
+    in them; ``train`` binds its own as constants."""
     gradient = backprop_batch if config.gradients == "bp" else autodiff_grads
     grad = functools.partial(gradient, activation=config.activation, cost=config.cost,
                              output_activation=config.output_activation)
     m = config.batch_size
     n_batches = n_train // m
 
-    def epoch(params, opt_state, key, X, Y):
+    def epoch(params, opt_state, key, X, Y, eta, l2):
+        tx = make_optimizer(config, n_train, n_batches, eta, l2)
+
         def step(state, idx):  # idx: the m example indices of one mini-batch
             params, opt_state = state
             updates, opt_state = tx.update(grad(params, X[idx], Y[idx]), opt_state, params)
@@ -84,80 +90,177 @@ def make_epoch(config: TrainConfig, tx: optax.GradientTransformation, n_train: i
         batches = jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
         return jax.lax.scan(step, (params, opt_state), batches)[0]
 
-    return jax.jit(epoch)
+    return epoch
 
 
 def make_evaluate(config: TrainConfig, n_train: int):
-    """evaluate(params, X, Y) -> (C + (λ/2n) Σ‖w‖², accuracy): the cost being minimised, and the fraction
+    """evaluate(params, X, Y, l2) -> (C + (λ/2n) Σ‖w‖², accuracy): the cost being minimised, and the fraction
     of examples whose largest output is the target's class (for one output: both on the same side of ½)."""
 
-    def evaluate(params, X, Y):
+    def evaluate(params, X, Y, l2):
         cost = mean_cost(params, X, Y, config.activation, config.cost, config.output_activation)
-        cost += 0.5 * config.l2 / n_train * sum(jnp.sum(layer.w**2) for layer in params)
+        cost += 0.5 * l2 / n_train * sum(jnp.sum(layer.w**2) for layer in params)
         a = feedforward(params, X, config.activation, config.output_activation)[1][-1]
         hits = (a > 0.5) == (Y > 0.5) if Y.shape[-1] == 1 else jnp.argmax(a, -1) == jnp.argmax(Y, -1)
         return cost, jnp.mean(hits)
 
-    return jax.jit(evaluate)
+    return evaluate
+
+
+# Fields that shape the compiled program: configs that agree on them train together as one program.
+SHARED = ("sizes", "activation", "output_activation", "cost", "batch_size", "epochs", "optimizer", "schedule",
+          "gradients", "dtype")
+DIAGNOSTIC_EXAMPLES = 1000  # the first this many training examples are the batch of the diagnostics
+
+
+def group_key(config: TrainConfig) -> tuple:
+    """What must agree for configs to train together; eta, l2, seed, init and early_stopping may differ."""
+    return tuple(getattr(config, name) for name in SHARED)
 
 
 def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train a fresh network ``init_params(key(config.seed), config.sizes, config.init)`` on ``data``.
 
     Each epoch appends {epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy,
-    epoch_seconds} to the history (validation_accuracy is None when the validation split is empty) and
-    calls every callback with that dict. ``epoch_seconds`` is the wall time of the epoch's updates."""
+    epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,
+    low_activation_fraction_l} to the history (validation_accuracy is None when the validation split is
+    empty) and calls every callback with that dict. ``epoch_seconds`` is the wall time of the updates."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    dtype = float_dtype(config.dtype)
-    check_data(config.sizes, data)
+    return train_together([config], data, callbacks=[lambda _, metrics: [cb(metrics) for cb in callbacks]])[0]
+
+
+class _Run:
+    """The bookkeeping of one config inside ``train_together``: history, early stopping, how it ended."""
+
+    def __init__(self, config: TrainConfig):
+        self.config, self.history, self.best, self.since_best = config, [], -1.0, 0
+        self.result: TrainResult | None = None
+
+    def record(self, metrics: dict, params_before, params_after) -> None:
+        self.history.append(metrics)
+        epoch, config = metrics["epoch"], self.config
+        if not np.isfinite(metrics["train_cost"]):
+            self.result = TrainResult(params_before(), self.history, "diverged", f"diverged at epoch {epoch}")
+        elif config.early_stopping:
+            if metrics["validation_accuracy"] > self.best:
+                self.best, self.since_best = metrics["validation_accuracy"], 0
+            else:
+                self.since_best += 1
+            if self.since_best >= config.early_stopping:
+                message = f"stopped early at epoch {epoch}: no better validation accuracy for {self.since_best} epochs"
+                self.result = TrainResult(params_after(), self.history, "stopped_early", message)
+        if self.result is None and epoch == config.epochs:
+            self.result = TrainResult(params_after(), self.history, "finished", f"finished {epoch} epochs")
+
+
+class Program(NamedTuple):
+    """Configs compiled to train together: ``epoch(params, opt_state, e)`` runs epoch e (1, 2, …) of all of
+    them at once; ``params``/``opt_state`` are the initial ones with a leading config axis; ``measure(params)``
+    gives each config's metrics dict (cost, accuracies, diagnostics)."""
+
+    epoch: Callable
+    params: Params
+    opt_state: object
+    measure: Callable
+
+
+def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
+    """Check ``configs`` against ``data`` and compile their epoch as ONE program, ``vmap``-ed over configs.
+
+    A value that all configs share (η, λ) stays a compile-time constant; one that differs gets the config
+    axis. Where all seeds agree the configs draw the same mini-batches, so XLA fuses their layers' products
+    into one GEMM per layer."""
+    configs = list(configs)
+    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
+        raise TypeError("configs must be a non-empty sequence of TrainConfig")
+    if len({group_key(c) for c in configs}) != 1:
+        raise ValueError(f"configs trained together must agree on {', '.join(SHARED)}")
+    base, dtype = configs[0], float_dtype(configs[0].dtype)
+    check_data(base.sizes, data)
     n_train = data.train.X.shape[0]
-    if config.batch_size > n_train:
-        raise ValueError(f"batch_size={config.batch_size} is larger than the training set ({n_train} examples)")
-    if config.early_stopping and data.validation.X.shape[0] == 0:
+    if base.batch_size > n_train:
+        raise ValueError(f"batch_size={base.batch_size} is larger than the training set ({n_train} examples)")
+    if any(c.early_stopping for c in configs) and data.validation.X.shape[0] == 0:
         raise ValueError("early_stopping needs a validation split; load the data with validation > 0")
     splits = on_device(data, dtype)
-    tx = make_optimizer(config, n_train, n_train // config.batch_size)
-    key_init, key_shuffle = jax.random.split(jax.random.key(config.seed))
-    params = init_params(key_init, config.sizes, config.init, dtype)
-    opt_state = tx.init(params)
-    # compiled ahead, so that epoch_seconds measures training, not compilation
-    epoch_fn = make_epoch(config, tx, n_train).lower(params, opt_state, key_shuffle, *splits["train"]).compile()
-    evaluate = make_evaluate(config, n_train)
-    history, best, since_best = [], -1.0, 0
-    for epoch in range(1, config.epochs + 1):
+    keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]  # (init key, shuffle key) per config
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                          *(init_params(k[0], c.sizes, c.init, dtype) for k, c in zip(keys, configs)))
+    hyper = {"eta": [float(c.eta) for c in configs], "l2": [float(c.l2) for c in configs]}
+    constant = {k: v[0] for k, v in hyper.items() if len(set(v)) == 1}
+    varying = {k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}  # kwargs: vmapped on axis 0
+    same_batches = len({c.seed for c in configs}) == 1
+    key_shuffle = keys[0][1] if same_batches else jnp.stack([k[1] for k in keys])
+    fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
+    tx = make_optimizer(base, n_train, n_train // base.batch_size, l2=constant.get("l2", 1.0))
+    opt_state = jax.vmap(tx.init)(params)
+    vmapped = jax.vmap(functools.partial(make_epoch(base, n_train), **constant),
+                       (0, 0, None if same_batches else 0, None, None))
+    # compiled ahead, so that an epoch's wall time is training, not compilation
+    compiled = jax.jit(vmapped).lower(params, opt_state, key_shuffle, *splits["train"], **varying).compile()
+
+    def epoch(params, opt_state, e: int):
+        return compiled(params, opt_state, fold(key_shuffle, e), *splits["train"], **varying)
+
+    l2 = varying["l2"] if "l2" in varying else constant["l2"]
+    return Program(epoch, params, opt_state, _make_measure(base, n_train, splits, l2))
+
+
+def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=()) -> list[TrainResult]:
+    """Train configs that share ``group_key`` as ONE compiled program (see ``compile_together``).
+
+    Configs may differ in eta, l2, seed, init and early_stopping; each gives the history it would give
+    alone (within float rounding). A diverged or stopped config keeps its own result while the others go
+    on. ``epoch_seconds`` is the wall time of the whole program's epoch. Callbacks get (config index, that
+    config's epoch metrics)."""
+    program = compile_together(configs, data)
+    params, opt_state = program.params, program.opt_state
+    runs = [_Run(c) for c in configs]
+    for e in range(1, configs[0].epochs + 1):
         start = time.perf_counter()
-        new_params, opt_state = jax.block_until_ready(
-            epoch_fn(params, opt_state, jax.random.fold_in(key_shuffle, epoch), *splits["train"]))
+        new_params, opt_state = jax.block_until_ready(program.epoch(params, opt_state, e))
         seconds = time.perf_counter() - start
-        scores = _scores(evaluate, new_params, splits)
-        metrics = {"train_cost": scores["train"][0], **{f"{name}_accuracy": scores[name][1] for name in SPLITS}}
-        history.append({"epoch": epoch, **metrics, "epoch_seconds": seconds})
-        for callback in callbacks:
-            callback(history[-1])
-        if not np.isfinite(metrics["train_cost"]):
-            return TrainResult(params, history, "diverged", f"diverged at epoch {epoch}")
+        rows = program.measure(new_params)
+        for k, run in enumerate(runs):
+            if run.result is None:
+                take = lambda tree, k=k: jax.tree.map(lambda leaf: leaf[k], tree)  # noqa: E731
+                run.record({"epoch": e, **rows[k], "epoch_seconds": seconds},
+                           lambda: take(params), lambda: take(new_params))
+                for callback in callbacks:
+                    callback(k, run.history[-1])
         params = new_params
-        if config.early_stopping:
-            best, since_best = (metrics["validation_accuracy"], 0) if metrics["validation_accuracy"] > best \
-                else (best, since_best + 1)
-            if since_best >= config.early_stopping:
-                message = f"stopped early at epoch {epoch}: no better validation accuracy for {since_best} epochs"
-                return TrainResult(params, history, "stopped_early", message)
-    return TrainResult(params, history, "finished", f"finished {config.epochs} epochs")
+        if all(run.result is not None for run in runs):
+            break
+    return [run.result for run in runs]
+
+
+def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split], l2):
+    """measure(params with a config axis) -> one metrics dict per config: cost, accuracies, diagnostics."""
+    evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, None if jnp.ndim(l2) == 0 else 0)))
+    X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
+    diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))
+
+    def measure(params) -> list[dict]:
+        scores = {name: jax.device_get(evaluate(params, X, Y, l2)) if X.shape[0] else None
+                  for name, (X, Y) in splits.items()}
+        diagnostics = jax.device_get(diagnose(params))
+        rows = []
+        for k in range(jax.tree.leaves(params)[0].shape[0]):
+            row = {"train_cost": float(scores["train"][0][k])}
+            row.update({f"{name}_accuracy": None if s is None else float(s[1][k]) for name, s in scores.items()})
+            row.update(flatten({name: values[k] for name, values in diagnostics.items()}))
+            rows.append(row)
+        return rows
+
+    return measure
 
 
 def evaluate_splits(config: TrainConfig, params: Params, data: Dataset) -> dict[str, dict]:
     """{split: {examples, cost, accuracy}} of ``params`` on every split of ``data`` (None where empty)."""
-    splits = on_device(data, float_dtype(config.dtype))
-    scores = _scores(make_evaluate(config, data.train.X.shape[0]), params, splits)
-    return {name: {"examples": splits[name].X.shape[0], "cost": cost, "accuracy": accuracy}
-            for name, (cost, accuracy) in scores.items()}
-
-
-def _scores(evaluate, params, splits: dict[str, Split]) -> dict[str, tuple[float | None, float | None]]:
-    """(cost, accuracy) of every split as Python floats; (None, None) for an empty split."""
+    evaluate = jax.jit(make_evaluate(config, data.train.X.shape[0]))
     out = {}
-    for name, (X, Y) in splits.items():
-        out[name] = tuple(map(float, jax.device_get(evaluate(params, X, Y)))) if X.shape[0] else (None, None)
+    for name, (X, Y) in on_device(data, float_dtype(config.dtype)).items():
+        cost, accuracy = map(float, jax.device_get(evaluate(params, X, Y, config.l2))) if X.shape[0] else (None, None)
+        out[name] = {"examples": X.shape[0], "cost": cost, "accuracy": accuracy}
     return out

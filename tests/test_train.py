@@ -10,7 +10,7 @@ import pytest
 import jaxbp
 from jaxbp import Dataset, Split, TrainConfig
 from jaxbp.optim import make_optimizer
-from jaxbp.train import make_epoch
+from jaxbp.train import make_epoch, train_together
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,8 @@ def test_one_sgd_step_is_algorithm_5_3():
     params = jaxbp.init_params(jax.random.key(1), config.sizes, dtype=jnp.float64)
     tx = make_optimizer(config, 6, 1)
     key = jax.random.key(2)
-    stepped, _ = make_epoch(config, tx, 6)(params, tx.init(params), key, *data.train)
+    epoch = jax.jit(make_epoch(config, 6), static_argnums=(5, 6))
+    stepped, _ = epoch(params, tx.init(params), key, *data.train, config.eta, config.l2)
     idx = jax.random.permutation(key, 6)
     X, Y = data.train.X[idx], data.train.Y[idx]
     # bit for bit: w − η ∇C with ∇C = backprop_batch, the mean (1/m) Σ_x δ^x (a^x)ᵀ
@@ -81,9 +82,12 @@ def test_history_and_callbacks(digits):
     result = jaxbp.train(TrainConfig(epochs=3), digits, callbacks=[seen.append])
     assert seen == result.history and [row["epoch"] for row in seen] == [1, 2, 3]
     keys = {"epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy", "epoch_seconds"}
+    keys |= {f"{name}_{l}" for name in ("mean_abs_delta", "saturated_fraction", "low_activation_fraction")
+             for l in (1, 2)}
     for row in result.history:
         assert set(row) == keys
         assert all(isinstance(row[k], float) for k in keys - {"epoch"})
+        assert all(0 <= row[f"saturated_fraction_{l}"] <= 1 for l in (1, 2))
         assert 0 <= row["test_accuracy"] <= 1 and row["epoch_seconds"] > 0
     assert result.history[-1]["train_cost"] < result.history[0]["train_cost"]
 
@@ -110,7 +114,7 @@ def test_each_epoch_is_floor_n_over_m_steps():
     tx = make_optimizer(config, 25, 2)
     data = tiny(n=25)
     params = jaxbp.init_params(jax.random.key(0), config.sizes)
-    _, state = make_epoch(config, tx, 25)(params, tx.init(params), jax.random.key(1), *data.train)
+    _, state = make_epoch(config, 25)(params, tx.init(params), jax.random.key(1), *data.train, 0.1, 0.0)
     assert int(jax.tree.leaves(state)[0]) == 2  # the schedule's step counter
 
 
@@ -169,3 +173,35 @@ def test_bad_data_is_refused_before_training(change, data_change, match):
 def test_config_must_be_a_train_config():
     with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
         jaxbp.train({"eta": 1.0}, tiny())
+
+
+def test_configs_trained_together_match_training_alone(digits):
+    configs = [TrainConfig(epochs=3, eta=eta, seed=seed, l2=l2, init=init)
+               for eta, seed, l2, init in [(0.5, 0, 0.0, "normal"), (3.0, 0, 1.0, "scaled"), (1.0, 1, 0.0, "uniform")]]
+    together = train_together(configs, digits)
+    for config, result in zip(configs, together):
+        alone = jaxbp.train(config, digits)
+        assert result.status == alone.status == "finished"
+        for a, b in zip(result.history, alone.history):
+            assert a["train_cost"] == pytest.approx(b["train_cost"], rel=1e-4)
+            assert a["test_accuracy"] == pytest.approx(b["test_accuracy"], abs=3e-3)
+        for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(alone.params)):
+            np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_a_diverging_config_does_not_disturb_the_others():
+    base = dict(sizes=(4, 8, 3), activation="relu", output_activation="identity", batch_size=4, epochs=6)
+    configs = [TrainConfig(eta=0.05, **base), TrainConfig(eta=1e4, **base), TrainConfig(eta=0.1, **base)]
+    together = train_together(configs, tiny())
+    assert [r.status for r in together] == ["finished", "diverged", "finished"]
+    for config, result in zip(configs, together):
+        alone = jaxbp.train(config, tiny())
+        assert len(result.history) == len(alone.history) and result.message == alone.message
+        assert result.history[-1]["train_cost"] == pytest.approx(alone.history[-1]["train_cost"], rel=1e-5, nan_ok=True)
+
+
+def test_train_together_refuses_configs_of_different_shapes():
+    with pytest.raises(ValueError, match="configs trained together must agree on sizes"):
+        train_together([TrainConfig(sizes=(4, 3)), TrainConfig(sizes=(4, 5, 3))], tiny())
+    with pytest.raises(TypeError, match="non-empty sequence of TrainConfig"):
+        train_together([], tiny())
