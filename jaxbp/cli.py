@@ -120,6 +120,31 @@ def evaluate(
     reporting.run_evaluation(checkpoint, dataset, _validation(validation), json_output=json_output)
 
 
+@app.command()
+def sweep(
+    spec: Path = typer.Argument(..., help="A sweep spec (TOML), e.g. experiments/quickstart.toml."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]."),
+    resume: bool = typer.Option(False, "--resume", help="Finish the unfinished sweep of this spec: keep its finished configs, rerun the rest."),
+    port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed compare URL."),
+):
+    """Train every config of a sweep spec (same-shape configs as one compiled program) and track them in MLflow."""
+    from jaxbp import reporting
+
+    raise typer.Exit(reporting.run_sweep_command(spec, tracking_uri, resume, port))
+
+
+@app.command()
+def ui(
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]."),
+    port: int = typer.Option(5000, help="Port on 127.0.0.1."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
+):
+    """Start the MLflow UI (mlflow server) for the store, wait until healthy, print where to look; Ctrl-C stops it."""
+    from jaxbp import reporting
+
+    raise typer.Exit(reporting.run_ui(tracking_uri, host, port))
+
+
 def _validation(value: float | None) -> int | float | None:
     """--validation 5000 means a count, --validation 0.1 a fraction."""
     return int(value) if value is not None and value >= 1 and float(value).is_integer() else value

@@ -7,6 +7,8 @@ What it is not: no computation; it formats what the library returns.
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 
 import jax
 from rich.console import Console
@@ -170,3 +172,107 @@ def run_evaluation(path, dataset: str, validation, *, json_output=False) -> dict
     if json_output:
         print(json.dumps(summary))
     return summary
+
+
+class SweepProgress:
+    """Two rich progress bars for ``run_sweep``: configs done, and epochs of the group now training."""
+
+    def __init__(self, console: Console | None = None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
+                                 console=console or Console(stderr=True))
+        self.configs = self.epochs = None
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def start(self, n_configs: int, done: int) -> None:
+        self.configs = self.progress.add_task("configs", total=n_configs, completed=done,
+                                              note=f"{done} already done" if done else "")
+
+    def group(self, n: int, epochs: int) -> None:
+        if self.epochs is not None:
+            self.progress.remove_task(self.epochs)
+        self.epochs = self.progress.add_task(f"  {n} configs together", total=epochs, note="")
+
+    def epoch(self, index: int, metrics: dict) -> None:
+        task = self.progress.tasks[-1]
+        if metrics["epoch"] > task.completed:
+            self.progress.update(self.epochs, completed=metrics["epoch"], note=format_metrics(metrics))
+
+    def config_done(self) -> None:
+        self.progress.advance(self.configs)
+
+
+def sweep_table(result, metric: str, limit: int = 20) -> Table:
+    """The ranked configs of a finished sweep, best first."""
+    table = Table(title=f"ranked by final {metric} (best first)")
+    for name in ("rank", "config", "sizes", metric, "status"):
+        table.add_column(name, justify="left" if name == "config" else "right", no_wrap=name != "config")
+    for rank, row in enumerate(result.rows[:limit], start=1):
+        value = "—" if row["value"] is None else f"{row['value']:.4f}"
+        table.add_row(str(rank), row["name"], row["sizes"], value, row["status"] or "")
+    if len(result.rows) > limit:
+        table.caption = f"… and {len(result.rows) - limit} more in results.csv of the parent run"
+    return table
+
+
+def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int) -> int:
+    """``jaxbp sweep``: run with progress bars, then the ranked table and where to look in the UI."""
+    from jaxbp.spec import load_spec
+    from jaxbp.sweep import TrackingUnavailable, run_sweep
+
+    spec = load_spec(spec_path)
+    console = Console()
+    try:
+        with SweepProgress() as progress:
+            result = run_sweep(spec, tracking_uri, resume=resume, progress=progress, ui_base=f"http://127.0.0.1:{port}")
+    except TrackingUnavailable as err:
+        console.print(f"[red]{err}[/]")
+        return 1
+    console.print(sweep_table(result, spec.metric))
+    s = result.seconds
+    console.print(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
+                  f"logging {s['logging']:.1f} s ({s['logging'] / s['total']:.1%}), plots {s['plotting']:.1f} s")
+    ui = "jaxbp ui" + ("" if result.tracking_uri.endswith(f"{Path.cwd() / 'mlflow.db'}") else
+                       f" --tracking-uri {result.tracking_uri}") + ("" if port == 5000 else f" --port {port}")
+    console.print(f"parent run {result.parent_run_id} in {result.tracking_uri}")
+    console.print(f"browse it: [bold]{ui}[/]  then open\n{result.compare_url}", soft_wrap=True)
+    return 0
+
+
+def run_ui(tracking_uri, host: str, port: int) -> int:
+    """``jaxbp ui``: serve the store with ``mlflow server`` until Ctrl-C."""
+    from jaxbp.tracking import check_reachable, resolve_uri
+    from jaxbp.ui import latest_sweep_urls, start_server, stop_server, wait_healthy
+
+    uri = resolve_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise ValueError(f"{uri} is already a tracking server: open it in a browser")
+    check_reachable(uri)
+    console = Console(soft_wrap=True)  # URLs stay on one line, to be copied or parsed
+    server = start_server(uri, host=host, port=port)
+    base = f"http://{host}:{port}"
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))  # stop like Ctrl-C
+    try:
+        with console.status(f"starting mlflow server for {uri} …"):
+            wait_healthy(base, server)
+        console.print(f"MLflow UI for {uri}: [bold]{base}[/]")
+        for label, url in latest_sweep_urls(uri, base):
+            console.print(f"  {label}: {url}")
+        console.print("Ctrl-C stops it.")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as err:
+        console.print(f"[red]{err}[/]")
+        return 1
+    finally:
+        stop_server(server)
+    return 0

@@ -102,3 +102,38 @@ def test_train_and_evaluate_bad_input(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "spec_text,message",
+    [('name = "x"\n[sweep]\netaa = [1.0]\n', "unknown axis in [sweep] of"),
+     ('name = "x"\n[sweep]\neta = []\n', "[sweep] eta is empty"),
+     ('name = "x"\ndataset = "digits"\n[base]\nsizes = [784, 30, 10]\n', "do not fit dataset 'digits'"),
+     ("name = \n", "is not valid TOML")],
+)
+def test_sweep_bad_spec_is_one_line_and_status_2(spec_text, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.toml"
+    spec.write_text(spec_text)
+    assert main(["sweep", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "mlflow.db").exists()  # refused before anything was created
+
+
+def test_sweep_unreachable_tracking_uri_and_missing_spec(tmp_path, capsys):
+    assert main(["sweep", "experiments/quickstart.toml", "--tracking-uri", "http://127.0.0.1:9"]) == 2
+    assert "tracking server http://127.0.0.1:9 is unreachable" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "nope.toml")]) == 2
+    assert "cannot read spec" in capsys.readouterr().err
+
+
+def test_sweep_prints_ranking_and_compare_url(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "cli"\ndataset = "xor"\n[base]\nsizes = [2, 4, 2]\nepochs = 2\n[sweep]\neta = [0.5, 2.0]\n')
+    assert main(["sweep", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "ranked by final validation_accuracy" in out and "eta=0.5" in out and "eta=2" in out
+    assert "jaxbp ui" in out and "/#/compare-runs?runs=[" in out and (tmp_path / "mlflow.db").exists()

@@ -1,0 +1,181 @@
+"""MLflow tracking of sweeps: where results go, and the layout users read in the MLflow UI.
+
+What it is for: resolving the tracking URI (argument, ``MLFLOW_TRACKING_URI``, else SQLite ``mlflow.db`` in
+the working directory) and checking it is reachable before any training; one parent run per sweep and one
+nested child run per config, each logged in a few ``log_batch`` calls; finding an unfinished sweep again.
+What it is not: no training, no plots (see ``plots``), no retry policy beyond MLflow's own (see ``sweep``).
+
+Layout: the parent run (tag ``jaxbp.kind=sweep``) holds params dataset, metric, mode, the base config and
+the axes, the spec as ``spec.toml``, and at the end the tag ``best_run_id``, the metric ``best_<metric>``,
+``results.csv`` and plots. A child run (tag ``mlflow.parentRunId``) holds every TrainConfig field as a param
+(``sizes`` written ``784-30-10``), each history key as a metric with ``step=epoch``, the tag ``status``
+(finished / diverged / stopped_early), ``grad_agreement_start``/``_end``, a checkpoint and a learning-curve PNG.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# MLflow's HTTP client retries for minutes by default; a sweep wants to know sooner (it keeps results itself).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
+SWEEP_STATUS = "jaxbp.sweep_status"
+MAX_METRICS, MAX_PARAMS = 800, 100  # per log_batch call: MLflow takes ≤ 1000 entries, ≤ 100 of them params
+
+
+def resolve_uri(tracking_uri: str | None = None) -> str:
+    """The argument, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def check_reachable(uri: str) -> None:
+    """Refuse, in one line, a store that cannot be used: an HTTP server that does not answer /health, a
+    SQLite file in a folder that does not exist, or an unknown scheme."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ValueError(f"tracking server {uri} is unreachable ({reason}); start one with `jaxbp ui` "
+                             f"or pass another --tracking-uri") from None
+        raise ValueError(f"tracking server {uri} did not answer /health with 200")
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).expanduser().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ValueError(f"tracking store {uri}: folder {folder} does not exist or is not writable")
+        return
+    if not uri.startswith(("postgresql", "mysql", "mssql", "databricks", "file:")):
+        raise ValueError(f"tracking URI {uri!r} is not one MLflow knows; use sqlite:///path.db or http://host:port")
+
+
+def sizes_label(sizes) -> str:
+    """(784, 30, 10) → '784-30-10'."""
+    return "-".join(str(n) for n in sizes)
+
+
+def config_params(config_dict: dict) -> dict[str, str]:
+    """Every TrainConfig field as an MLflow param value (sizes as 784-30-10, None as 'none')."""
+    return {k: sizes_label(v) if k == "sizes" else ("none" if v is None else str(v)) for k, v in config_dict.items()}
+
+
+def history_metrics(history: list[dict], run_id: str | None = None) -> list[Metric]:
+    """One MLflow Metric per (history key, epoch), ``step=epoch``; None values are left out."""
+    now = int(time.time() * 1000)
+    out = []
+    for row in history:
+        for key, value in row.items():
+            if key != "epoch" and value is not None:
+                value = float(value)
+                out.append(Metric(key, value if math.isfinite(value) else float("nan"), now, int(row["epoch"])))
+    return out
+
+
+class Tracker:
+    """The sweep's view of one MLflow store: its experiment, its parent run, its children."""
+
+    def __init__(self, uri: str, experiment: str):
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+
+    def log(self, run_id: str, *, params: dict | None = None, metrics=(), tags: dict | None = None) -> None:
+        """Everything in as few ``log_batch`` calls as MLflow's limits allow."""
+        params = [Param(k, str(v)) for k, v in (params or {}).items()]
+        tags = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        metrics = list(metrics)
+        calls = max(math.ceil(len(params) / MAX_PARAMS), math.ceil(len(metrics) / MAX_METRICS), 1)
+        for i in range(calls):
+            self.client.log_batch(run_id, metrics=metrics[i * MAX_METRICS:(i + 1) * MAX_METRICS],
+                                  params=params[i * MAX_PARAMS:(i + 1) * MAX_PARAMS], tags=tags if i == 0 else [])
+
+    def start_parent(self, name: str, digest: str, params: dict, spec_path: Path) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=name,
+                                     tags={KIND: "sweep", SPEC_HASH: digest, SWEEP_STATUS: "running"})
+        self.log(run.info.run_id, params=params)
+        self.client.log_artifact(run.info.run_id, str(spec_path))
+        return run.info.run_id
+
+    def unfinished_parent(self, digest: str) -> str | None:
+        """The newest sweep run of this spec hash that did not finish, if any."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.`{SPEC_HASH}` = '{digest}' and tags.`{KIND}` = 'sweep'",
+            order_by=["attributes.start_time DESC"], max_results=50)
+        unfinished = [r for r in runs if r.data.tags.get(SWEEP_STATUS) != "finished"]
+        return unfinished[0].info.run_id if unfinished else None
+
+    def children(self, parent_id: str) -> list:
+        """Every child run of ``parent_id`` (all pages)."""
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}'",
+                                           max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def finished_children(self, parent_id: str) -> dict[int, object]:
+        """{config index: run} of the children that were logged completely; the others are deleted, so
+        that a resumed sweep ends with each config exactly once."""
+        done = {}
+        for run in self.children(parent_id):
+            index = run.data.tags.get(INDEX)
+            if run.info.status == "FINISHED" and index is not None and int(index) not in done:
+                done[int(index)] = run
+            else:
+                self.client.delete_run(run.info.run_id)
+        return done
+
+    def log_child(self, parent_id: str, name: str, record: dict, artifacts: list[Path]) -> str:
+        """One config's child run: params, per-epoch metrics, tags, artifacts; FINISHED only once complete."""
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={
+            "mlflow.parentRunId": parent_id, KIND: "config", INDEX: str(record["index"]),
+            CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"]})
+        run_id = run.info.run_id
+        extra = [Metric(k, float(v), int(time.time() * 1000), step) for k, v, step in (
+            ("grad_agreement", record["grad_agreement_start"], 0),
+            ("grad_agreement", record["grad_agreement_end"], len(record["history"])),
+            ("grad_agreement_start", record["grad_agreement_start"], 0),
+            ("grad_agreement_end", record["grad_agreement_end"], 0))]
+        self.log(run_id, params=config_params(record["config"]), metrics=history_metrics(record["history"]) + extra)
+        for path in artifacts:
+            self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, "FINISHED")
+        return run_id
+
+    def finish_parent(self, parent_id: str, *, best_run_id: str | None, metric: str, best: float | None,
+                      artifacts: list[Path]) -> None:
+        for path in artifacts:
+            self.client.log_artifact(parent_id, str(path))
+        metrics = [] if best is None else [Metric(f"best_{metric}", float(best), int(time.time() * 1000), 0)]
+        self.log(parent_id, metrics=metrics, tags={SWEEP_STATUS: "finished", "best_run_id": best_run_id or "none"})
+        self.client.set_terminated(parent_id, "FINISHED")
+
+    def history(self, run_id: str, keys) -> list[dict]:
+        """A child's per-epoch metrics ``keys`` read back as history rows (for plots of resumed sweeps)."""
+        rows: dict[int, dict] = {}
+        for key in keys:
+            for m in self.client.get_metric_history(run_id, key):
+                rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
+        return [{k: row.get(k) for k in ("epoch", *keys)} for _, row in sorted(rows.items())]
+
+
+
+def compare_url(ui_base: str, experiment_id: str, run_ids: list[str]) -> str:
+    """The MLflow UI's compare view of these runs (where params and metrics are shown side by side)."""
+    runs = ",".join(f'"{r}"' for r in run_ids)
+    return f"{ui_base.rstrip('/')}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment_id}\"]"
