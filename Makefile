@@ -12,10 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job: prove BP1–BP4 on a real batch, then train Nielsen's network on the bundled digits.
+# The main job: prove BP1–BP4 on a real batch, then the quickstart sweep (digits, 24 configs) into
+# ./mlflow.db; `$(BIN)/jaxbp ui` then shows it in the MLflow UI.
 demo: $(STAMP)
 	$(BIN)/jaxbp gradcheck --sizes 64,30,10 --dataset digits
-	$(BIN)/jaxbp train --dataset digits --sizes 64,30,10 --eta 3.0 --batch-size 10 --epochs 30
+	$(BIN)/jaxbp sweep experiments/quickstart.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
@@ -23,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grad_speed.py
 	$(BIN)/python benchmarks/epoch_speed.py
+	$(BIN)/python benchmarks/sweep_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache *.egg-info .jaxbp

@@ -18,13 +18,15 @@ from jaxbp.costs import COSTS, Cost, get_cost
 from jaxbp.data import DATASETS, Dataset, Split, load_dataset
 from jaxbp.gradcheck import GradReport, angel_check, compare_grads, finite_difference_check, gradcheck
 from jaxbp.network import INIT_SCHEMES, feedforward, init_params, mean_cost
-from jaxbp.train import TrainResult, train
+from jaxbp.spec import SweepSpec, load_spec
+from jaxbp.sweep import SweepResult, run_sweep
+from jaxbp.train import TrainResult, train, train_together
 from jaxbp.types import Layer, Params
 
 __all__ = [
     "ACTIVATIONS", "COSTS", "DATASETS", "INIT_SCHEMES", "Activation", "Checkpoint", "Cost", "Dataset",
     "GradReport", "Layer", "Params", "Split", "TrainConfig", "TrainResult", "load_checkpoint", "load_dataset",
-    "save_checkpoint", "train",
+    "save_checkpoint", "train", "train_together", "SweepSpec", "SweepResult", "load_spec", "run_sweep",
     "angel_check", "autodiff_grads", "backprop", "backprop_batch", "backpropagate_error", "compare_grads",
     "deltas", "feedforward", "finite_difference_check", "get_activation", "get_cost", "gradcheck",
     "init_params", "mean_cost", "nabla_b", "nabla_w", "output_error", "per_example_grads",

@@ -61,6 +61,14 @@ def check_reachable(uri: str) -> None:
         raise ValueError(f"tracking URI {uri!r} is not one MLflow knows; use sqlite:///path.db or http://host:port")
 
 
+def artifact_root(uri: str) -> str | None:
+    """For a SQLite store, ``mlruns/`` beside the database file (not wherever the process happens to run);
+    for other stores, None (the server or MLflow decides)."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlruns").as_uri()
+    return None
+
+
 def sizes_label(sizes) -> str:
     """(784, 30, 10) → '784-30-10'."""
     return "-".join(str(n) for n in sizes)
@@ -90,7 +98,8 @@ class Tracker:
         self.uri = uri
         self.client = MlflowClient(uri)
         found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=artifact_root(uri))
 
     def log(self, run_id: str, *, params: dict | None = None, metrics=(), tags: dict | None = None) -> None:
         """Everything in as few ``log_batch`` calls as MLflow's limits allow."""
