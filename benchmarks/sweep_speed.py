@@ -7,9 +7,10 @@ very function a sweep and ``jaxbp.train`` use, ``jaxbp.train.compile_together``:
 
 1. the sweep: K configs that differ only in η (K values log-spaced over ``ETA_RANGE``, one seed, so all
    draw the same mini-batches) compiled as one program, ``vmap``-ed over configs;
-2. one config alone: ``compile_together([config])``, the path ``jaxbp.train`` takes. Its η is the sweep's
-   middle one (index K // 2), so that after the timings the script can check that this config trains in
-   the sweep as it does alone.
+2. one config alone: ``compile_together([config])``, the path ``jaxbp.train`` takes. It is the sweep's
+   first config (smallest η), so that after the timings the script can check that this config trains in
+   the sweep as it does alone (at a small η float rounding is not amplified over the 5000 steps; the time
+   of an epoch does not depend on η).
 
 Each program is compiled before anything is timed (its compile time is printed) and warmed up by one
 untimed epoch. A timed epoch is ``program.epoch(params, opt_state, e)`` from the initial parameters,
@@ -79,7 +80,7 @@ GOAL_RATIO, GOAL_K = 0.55, 32  # (T_K / K) / T_1 at K = GOAL_K
 GOAL_PEAK_FRACTION, GOAL_PEAK_K, GOAL_PEAK_SIZES = 0.30, 256, (784, 100, 10)  # the GPU goal
 GEMM_N = {"gpu": 4096, "cpu": 2048}  # by jax.devices()[0].platform; others use the CPU's
 GEMM_SAMPLE_SECONDS, GEMM_SAMPLES = 0.1, 5
-AGREE_TOL = 1e-2  # max |Δ| allowed between the middle config's parameters in the sweep and alone, after one epoch
+AGREE_TOL = 1e-3  # max |Δ| allowed between the first config's parameters in the sweep and alone, after one epoch
 
 
 def cpu_model() -> str:
@@ -110,7 +111,7 @@ def step_flops(sizes, m: int = BATCH, k: int = 1) -> int:
 
 
 def sweep_etas(k: int) -> list[float]:
-    """The sweep's k learning rates, log-spaced over ETA_RANGE (k = 1: the geometric middle)."""
+    """The sweep's k learning rates, log-spaced over ETA_RANGE (k = 1: the lower end)."""
     return [float(e) for e in np.geomspace(*ETA_RANGE, k)]
 
 
@@ -176,9 +177,9 @@ def max_abs_diff(a, b) -> float:
 def benchmark_k(k: int, sizes, data, repeats: int) -> dict:
     """Time the k-config program against one config alone (interleaved, ``repeats`` times) and return medians."""
     etas = sweep_etas(k)
-    middle = k // 2
+    first = 0  # the config timed alone and checked against its row of the sweep
     sweep, compile_k = compiled([make_config(sizes, eta) for eta in etas], data)
-    alone, compile_1 = compiled([make_config(sizes, etas[middle])], data)
+    alone, compile_1 = compiled([make_config(sizes, etas[first])], data)
     _, (params_k, _) = epoch_seconds(sweep, 1)  # warm-up, and the parameters measure() is timed on
     _, (params_1, _) = epoch_seconds(alone, 1)
     sweep.measure(params_k)  # warm-up: the first call compiles evaluation and diagnostics
@@ -189,10 +190,10 @@ def benchmark_k(k: int, sizes, data, repeats: int) -> dict:
         t_1.append(epoch_seconds(alone, r + 1)[0])
         m_k.append(measure_seconds(sweep, params_k))
         m_1.append(measure_seconds(alone, params_1))
-    # sanity: the middle config trains in the sweep as it does alone (float rounding apart)
-    take = jax.tree.map(lambda leaf: leaf[middle:middle + 1], params_k)
+    # sanity: the first config trains in the sweep as it does alone (float rounding apart)
+    take = jax.tree.map(lambda leaf: leaf[first:first + 1], params_k)
     return {
-        "k": k, "eta": etas[middle], "compile_k": compile_k, "compile_1": compile_1,
+        "k": k, "eta": etas[first], "compile_k": compile_k, "compile_1": compile_1,
         "t_k": statistics.median(t_k), "t_1": statistics.median(t_1),
         "ratio": statistics.median(a / k / b for a, b in zip(t_k, t_1)),
         "m_k": statistics.median(m_k), "m_1": statistics.median(m_1),
@@ -217,16 +218,21 @@ def parse_ints(text: str, what: str) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--k", type=lambda s: parse_ints(s, "--k"), default=DEFAULT_K,
-                        help=f"configs per sweep, comma-separated, e.g. 8,32,128 (default {','.join(map(str, DEFAULT_K))})")
+                        help="configs per sweep, comma-separated, e.g. 8,32,128 "
+                             f"(default {','.join(map(str, DEFAULT_K))})")
     parser.add_argument("--sizes", type=lambda s: parse_ints(s, "--sizes"), default=SIZES,
-                        help=f"layer widths (default {','.join(map(str, SIZES))}; the GPU goal: 784,100,10 with --k 256)")
+                        help=f"layer widths (default {','.join(map(str, SIZES))}; "
+                             "the GPU goal: 784,100,10 with --k 256)")
     parser.add_argument("--repeats", type=int, help=f"timed epochs per program and K (default {DEFAULT_REPEATS})")
     parser.add_argument("--quick", action="store_true", help="one repeat, a rough look")
-    parser.add_argument("--gemm-n", type=int, help="size of the reference float32 GEMM (default 4096 on GPU, 2048 else)")
+    parser.add_argument("--gemm-n", type=int,
+                        help="size N of the reference N×N float32 GEMM (default 4096 on GPU, 2048 else)")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else 1 if args.quick else DEFAULT_REPEATS
     if repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.gemm_n is not None and args.gemm_n < 1:
+        parser.error("--gemm-n must be at least 1")
     if len(args.sizes) < 2:
         parser.error("--sizes needs at least 2 layers")
 
@@ -239,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     n_batches = n // BATCH
     print(f"{DATASET}: n={n} train examples, sizes={list(args.sizes)}, {ACTIVATION}, {COST} cost, m={BATCH} "
           f"({n_batches} steps/epoch), float32, init={INIT}, seed={SEED}; sweep: K η log-spaced "
-          f"{ETA_RANGE[0]}..{ETA_RANGE[1]}, one config alone: the sweep's middle η; median of {repeats} "
+          f"{ETA_RANGE[0]}..{ETA_RANGE[1]}, one config alone: the sweep's first (smallest) η; median of {repeats} "
           "interleaved repeats, ratios = median of the paired ratios\n", flush=True)
 
     results = []
@@ -247,9 +253,9 @@ def main(argv: list[str] | None = None) -> None:
         results.append(benchmark_k(k, args.sizes, data, repeats))
         res = results[-1]
         print(f"K={k}: compiled in {res['compile_k']:.1f} s (one config: {res['compile_1']:.1f} s); "
-              f"middle config (η={res['eta']:.3g}) in the sweep vs alone after one epoch: max |Δparams| "
+              f"first config (η={res['eta']:.3g}) in the sweep vs alone after one epoch: max |Δparams| "
               f"{res['agree']:.1e}, train accuracy {res['accuracy']:.4f}", flush=True)
-        assert res["agree"] <= AGREE_TOL, f"K={k}: the middle config differs from its run alone by {res['agree']:.2e}"
+        assert res["agree"] <= AGREE_TOL, f"K={k}: the first config differs from its run alone by {res['agree']:.2e}"
 
     print("\nepoch (the updates; compiled beforehand):\n")
     print("| K | K-config epoch T_K (s) | one config T_1 (s) | per config T_K/K (s) | (T_K/K)/T_1 (paired) |")
@@ -281,7 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     checks = []
     for r in results:
         if r["k"] == GOAL_K:
-            checks.append((f"K={GOAL_K}: (T_K/K)/T_1 = {r['ratio']:.3f} (goal ≤ {GOAL_RATIO})", r["ratio"] <= GOAL_RATIO))
+            checks.append((f"K={GOAL_K}: (T_K/K)/T_1 = {r['ratio']:.3f} (goal ≤ {GOAL_RATIO})",
+                           r["ratio"] <= GOAL_RATIO))
         if r["k"] == GOAL_PEAK_K and tuple(args.sizes) == GOAL_PEAK_SIZES:
             fraction = r["gflops"] / peak
             checks.append((f"K={GOAL_PEAK_K} {list(GOAL_PEAK_SIZES)}: {fraction:.1%} of the GEMM rate "

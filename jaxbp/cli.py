@@ -134,6 +134,23 @@ def sweep(
 
 
 @app.command()
+def batch(
+    specs: list[Path] = typer.Argument(..., help="Sweep specs (TOML), run one after another in this order."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store for every spec (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Run the other specs when one is invalid or fails (default: stop, and skip the rest)."),
+    resume: bool = typer.Option(False, "--resume", help="Run each spec as jaxbp sweep --resume: finish its unfinished sweep (a finished one runs again)."),
+    log_dir: Path = typer.Option(Path("batch-logs"), help="One log per spec, <log-dir>/<spec stem>.log: progress, ranked table, timings or the error."),
+):
+    """Run a queue of sweep specs unattended: every spec checked first, a log per spec, a summary table at the end.
+
+    Exit status 0 if every spec finished, 1 if any was invalid, failed or skipped."""
+    from services import runner
+
+    raise typer.Exit(runner.run_batch_command(specs, tracking_uri, keep_going=keep_going, resume=resume,
+                                              log_dir=log_dir))
+
+
+@app.command()
 def ui(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow store [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]."),
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),

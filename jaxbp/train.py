@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxbp import devices
 from jaxbp.autodiff import autodiff_grads
 from jaxbp.backprop import backprop_batch
 from jaxbp.config import TrainConfig
@@ -170,7 +171,8 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
 
     A value that all configs share (η, λ) stays a compile-time constant; one that differs gets the config
     axis. Where all seeds agree the configs draw the same mini-batches, so XLA fuses their layers' products
-    into one GEMM per layer."""
+    into one GEMM per layer. With several local devices the config axis is sharded over them (padded with
+    copies of the last config to a multiple of the device count; ``params`` then has the padded length)."""
     configs = list(configs)
     if not configs or not all(isinstance(c, TrainConfig) for c in configs):
         raise TypeError("configs must be a non-empty sequence of TrainConfig")
@@ -183,18 +185,22 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
         raise ValueError(f"batch_size={base.batch_size} is larger than the training set ({n_train} examples)")
     if any(c.early_stopping for c in configs) and data.validation.X.shape[0] == 0:
         raise ValueError("early_stopping needs a validation split; load the data with validation > 0")
-    splits = on_device(data, dtype)
+    mesh = devices.config_mesh()
+    configs = configs + [configs[-1]] * (devices.padded(len(configs), mesh) - len(configs))
+    splits = devices.replicate(on_device(data, dtype), mesh)
     keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]  # (init key, shuffle key) per config
     params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
                           *(init_params(k[0], c.sizes, c.init, dtype) for k, c in zip(keys, configs)))
     hyper = {"eta": [float(c.eta) for c in configs], "l2": [float(c.l2) for c in configs]}
     constant = {k: v[0] for k, v in hyper.items() if len(set(v)) == 1}
-    varying = {k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}  # kwargs: vmapped on axis 0
+    # kwargs: vmapped on axis 0
+    varying = devices.shard({k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}, mesh)
     same_batches = len({c.seed for c in configs}) == 1
-    key_shuffle = keys[0][1] if same_batches else jnp.stack([k[1] for k in keys])
+    key_shuffle = keys[0][1] if same_batches else devices.shard(jnp.stack([k[1] for k in keys]), mesh)
     fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
     tx = make_optimizer(base, n_train, n_train // base.batch_size, l2=constant.get("l2", 1.0))
-    opt_state = jax.vmap(tx.init)(params)
+    params = devices.shard(params, mesh)
+    opt_state = devices.shard(jax.vmap(tx.init)(params), mesh)
     vmapped = jax.vmap(functools.partial(make_epoch(base, n_train), **constant),
                        (0, 0, None if same_batches else 0, None, None))
     # compiled ahead, so that an epoch's wall time is training, not compilation

@@ -20,18 +20,27 @@ from mlflow.tracking import MlflowClient
 from jaxbp.tracking import KIND, Tracker, compare_url
 
 
-def server_command(uri: str, host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line for store ``uri`` on ``host:port``."""
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
-            "--port", str(port), "--workers", "1"]
+def server_command(uri: str, host: str, port: int, *, workers: int = 1, artifacts_destination: str | None = None,
+                   allowed_hosts: str | None = None, cors_allowed_origins: str | None = None) -> list[str]:
+    """The ``mlflow server`` command line for store ``uri`` on ``host:port``; the keyword options are passed
+    through as ``--workers``, ``--artifacts-destination``, ``--allowed-hosts``, ``--cors-allowed-origins``."""
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
+               "--port", str(port), "--workers", str(workers)]
+    for flag, value in (("--artifacts-destination", artifacts_destination), ("--allowed-hosts", allowed_hosts),
+                        ("--cors-allowed-origins", cors_allowed_origins)):
+        if value:
+            command += [flag, str(value)]
+    return command
 
 
-def start_server(uri: str, *, host: str = "127.0.0.1", port: int = 5000, log=None, cwd=None) -> subprocess.Popen:
+def start_server(uri: str, *, host: str = "127.0.0.1", port: int = 5000, log=None, cwd=None,
+                 **options) -> subprocess.Popen:
     """Start ``mlflow server`` for ``uri`` (job execution off: ~10 s to start instead of ~30 s). Artifacts
-    logged through it go to ``mlartifacts/`` in ``cwd``."""
+    logged through it go to ``mlartifacts/`` in ``cwd`` unless ``artifacts_destination`` says otherwise;
+    ``options`` are ``server_command``'s keywords."""
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return subprocess.Popen(server_command(uri, host, port), env=env, stdout=log or subprocess.DEVNULL, cwd=cwd,
-                            stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(server_command(uri, host, port, **options), env=env, stdout=log or subprocess.DEVNULL,
+                            cwd=cwd, stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
 
 
 def stop_server(process: subprocess.Popen, timeout: float = 30.0) -> None:
