@@ -50,8 +50,8 @@ def gradcheck(
     batch_size: int = typer.Option(16, min=1, help="Examples in the checked mini-batch."),
     seed: int = typer.Option(0, help="PRNG seed for the parameters, the batch and the sampled weights."),
     dtype: str = typer.Option("float64", help="float64 (default, for tight checks) or float32."),
-    rtol: Optional[float] = typer.Option(None, help="Tolerance of BP vs jax.grad [default: 1e-10 f64, 1e-5 f32]."),
-    fd_rtol: Optional[float] = typer.Option(None, help="Tolerance of the numerical checks [default: 1e-6 f64, 3e-2 f32]."),
+    rtol: Optional[float] = typer.Option(None, help="Tolerance of BP vs jax.grad (default: 1e-10 f64, 1e-5 f32)."),
+    fd_rtol: Optional[float] = typer.Option(None, help="Tolerance of the numerical checks (default: 1e-6 f64, 3e-2 f32)."),
     samples: int = typer.Option(32, min=1, help="Weights and biases per layer checked by finite differences."),
     dataset: Optional[str] = typer.Option(None, help="Check on the first --batch-size training examples of this dataset (digits, fashion-mnist, …) instead of random inputs."),
 ):
@@ -74,10 +74,10 @@ _D = TrainConfig()  # the defaults, kept in one place
 @app.command()
 def train(
     dataset: str = typer.Option("digits", help="digits, fashion-mnist, mnist, xor, moons, or a folder of IDX files."),
-    validation: Optional[float] = typer.Option(None, help="Validation examples taken from training: a count, or a fraction < 1 [default: per dataset]."),
-    sizes: Optional[str] = typer.Option(None, help="Layer widths, e.g. 784,30,10 [default: n_in,30,n_classes of the dataset]."),
+    validation: Optional[float] = typer.Option(None, help="Validation examples taken from training: a count, or a fraction < 1 (default: per dataset)."),
+    sizes: Optional[str] = typer.Option(None, help="Layer widths, e.g. 784,30,10 (default: n_in,30,n_classes of the dataset)."),
     activation: str = typer.Option(_D.activation, help="Hidden activation: sigmoid, tanh, relu, leaky_relu, softplus, identity."),
-    output_activation: Optional[str] = typer.Option(None, help="Output activation, e.g. softmax [default: the hidden one]."),
+    output_activation: Optional[str] = typer.Option(None, help="Output activation, e.g. softmax (default: the hidden one)."),
     cost: str = typer.Option(_D.cost, help="quadratic, cross_entropy or log_likelihood."),
     eta: float = typer.Option(_D.eta, help="Learning rate η."),
     batch_size: int = typer.Option(_D.batch_size, help="Mini-batch size m."),
@@ -123,7 +123,7 @@ def evaluate(
 @app.command()
 def sweep(
     spec: Path = typer.Argument(..., help="A sweep spec (TOML), e.g. experiments/quickstart.toml."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     resume: bool = typer.Option(False, "--resume", help="Finish the unfinished sweep of this spec: keep its finished configs, rerun the rest."),
     port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed compare URL."),
 ):
@@ -152,7 +152,7 @@ def batch(
 
 @app.command()
 def ui(
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here]."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
 ):

@@ -238,8 +238,11 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int) -> int:
         return 1
     console.print(sweep_table(result, spec.metric))
     s = result.seconds
-    console.print(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
-                  f"logging {s['logging']:.1f} s ({s['logging'] / s['total']:.1%}), plots {s['plotting']:.1f} s")
+    if result.already_finished:
+        console.print(f"nothing to resume: the newest sweep of this spec finished ({len(result.rows)} configs)")
+    else:
+        console.print(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
+                      f"logging {s['logging']:.1f} s ({s['logging'] / s['total']:.1%}), plots {s['plotting']:.1f} s")
     ui = "jaxbp ui" + ("" if result.tracking_uri.endswith(f"{Path.cwd() / 'mlflow.db'}") else
                        f" --tracking-uri {result.tracking_uri}") + ("" if port == 5000 else f" --port {port}")
     console.print(f"parent run {result.parent_run_id} in {result.tracking_uri}")

@@ -49,6 +49,7 @@ class SweepResult:
     rows: list[dict]
     compare_url: str
     seconds: dict = field(default_factory=dict)  # wall time of training, logging, plotting, total
+    already_finished: bool = False  # resume found the newest sweep of this spec finished: nothing was run
 
 
 def config_hash(config_dict: dict) -> str:
@@ -163,7 +164,8 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
               ui_base: str = "http://127.0.0.1:5000") -> SweepResult:
     """Train and track every config of ``spec`` (a SweepSpec or a path to its TOML).
 
-    ``progress`` is an optional object with ``start(n_configs, done)``, ``group(configs, epochs)``,
+    With ``resume``, the newest sweep of this spec is finished if unfinished, or returned as it is if it
+    finished (``already_finished``); without, a new sweep starts. ``progress`` is an optional object with ``start(n_configs, done)``, ``group(configs, epochs)``,
     ``epoch(index, metrics)`` and ``config_done()`` (the CLI's progress bars)."""
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     uri = resolve_uri(tracking_uri)
@@ -172,7 +174,12 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     items = expand(spec, (data.n_in, data.n_classes))
     began, training = time.perf_counter(), 0.0
     tracker, spool = Tracker(uri, spec.name), Spool(spec.digest)
-    parent = tracker.unfinished_parent(spec.digest) if resume else None
+    latest = tracker.latest_parent(spec.digest) if resume else None
+    if latest and latest[1]:  # the newest sweep of this spec finished: nothing to resume
+        rows = _ranked_rows(tracker, latest[0], spec)
+        return SweepResult(uri, tracker.experiment_id, latest[0], rows, compare_url(
+            ui_base, tracker.experiment_id, [r["run_id"] for r in rows]), already_finished=True)
+    parent = latest[0] if latest else None
     done = {i: run.info.run_id for i, run in tracker.finished_children(parent).items()} if parent else {}
     if parent is None:  # a new sweep: whatever an earlier session of this spec kept belongs to another parent
         shutil.rmtree(spool.root, ignore_errors=True)

@@ -118,13 +118,12 @@ class Tracker:
         self.client.log_artifact(run.info.run_id, str(spec_path))
         return run.info.run_id
 
-    def unfinished_parent(self, digest: str) -> str | None:
-        """The newest sweep run of this spec hash that did not finish, if any."""
+    def latest_parent(self, digest: str) -> tuple[str, bool] | None:
+        """(run id, finished?) of the newest sweep run of this spec hash, if any."""
         runs = self.client.search_runs(
             [self.experiment_id], f"tags.`{SPEC_HASH}` = '{digest}' and tags.`{KIND}` = 'sweep'",
-            order_by=["attributes.start_time DESC"], max_results=50)
-        unfinished = [r for r in runs if r.data.tags.get(SWEEP_STATUS) != "finished"]
-        return unfinished[0].info.run_id if unfinished else None
+            order_by=["attributes.start_time DESC"], max_results=1)
+        return (runs[0].info.run_id, runs[0].data.tags.get(SWEEP_STATUS) == "finished") if runs else None
 
     def children(self, parent_id: str) -> list:
         """Every child run of ``parent_id`` (all pages)."""

@@ -106,8 +106,11 @@ def _run_one(spec, uri: str, resume: bool, log: Path) -> tuple[str, object, str]
             return "failed", None, _one_line(err)
         console.print(sweep_table(result, spec.metric))
         s = result.seconds
-        write(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
-              f"logging {s['logging']:.1f} s, plots {s['plotting']:.1f} s")
+        if result.already_finished:
+            write(f"nothing to resume: the newest sweep of this spec finished ({len(result.rows)} configs)")
+        else:
+            write(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
+                  f"logging {s['logging']:.1f} s, plots {s['plotting']:.1f} s")
         write(f"parent run {result.parent_run_id} in {result.tracking_uri}")
         write(f"compare view: {result.compare_url}")
         return "finished", result, ""

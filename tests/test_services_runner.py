@@ -115,7 +115,7 @@ def test_a_tracking_failure_fails_its_spec_only_with_keep_going(tmp_path, monkey
     assert "stopped answering" in entries[1].log.read_text()
 
 
-def test_resume_of_a_finished_spec_runs_it_again_as_a_new_sweep(kept_going):
+def test_resume_of_a_finished_spec_does_not_retrain_it(kept_going):
     _, _, tmp = kept_going
     before = {r.info.run_id for r in parents(tmp / "mlflow.db")}
     with pytest.MonkeyPatch.context() as mp:
@@ -123,8 +123,8 @@ def test_resume_of_a_finished_spec_runs_it_again_as_a_new_sweep(kept_going):
         (entry,) = run_batch([tmp / "specs" / "a.toml"], f"sqlite:///{tmp / 'mlflow.db'}", resume=True,
                              log_dir=tmp / "logs-resume")
     assert entry.status == "finished" and entry.metric == "validation_accuracy" and entry.best is not None
-    assert entry.parent_run_id not in before  # no unfinished sweep to resume: a new one, retrained
-    assert len(parents(tmp / "mlflow.db")) == 3 and "configs done: 2/2" in entry.log.read_text()
+    assert entry.parent_run_id in before  # the finished sweep is returned as it is
+    assert len(parents(tmp / "mlflow.db")) == 2 and "nothing to resume" in entry.log.read_text()
 
 
 def test_specs_with_the_same_stem_get_their_own_logs(tmp_path):

@@ -172,3 +172,12 @@ def test_a_tracking_server_that_goes_away_keeps_results_for_resume(tmp_path):
     finally:
         stop_server(server)
     assert _children_by_index(tmp_path) == list(range(9))
+
+
+def test_resume_of_a_finished_sweep_returns_it_without_training(finished, monkeypatch):
+    result, client = finished
+    monkeypatch.setattr("jaxbp.sweep.train_together", lambda *a, **k: pytest.fail("retrained"))
+    uri = result.tracking_uri
+    again = run_sweep(parse_spec(SPEC), uri, resume=True)
+    assert again.already_finished and again.parent_run_id == result.parent_run_id
+    assert [r["run_id"] for r in again.rows] == [r["run_id"] for r in result.rows]
