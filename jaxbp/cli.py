@@ -126,11 +126,17 @@ def sweep(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     resume: bool = typer.Option(False, "--resume", help="Finish the unfinished sweep of this spec: keep its finished configs, rerun the rest."),
     port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed compare URL."),
+    executor: str = typer.Option("local", help="local (this process) or ray (one Ray task per group of configs)."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start a local Ray)."),
 ):
     """Train every config of a sweep spec (same-shape configs as one compiled program) and track them in MLflow."""
     from jaxbp import reporting
 
-    raise typer.Exit(reporting.run_sweep_command(spec, tracking_uri, resume, port))
+    if executor not in ("local", "ray"):
+        raise ValueError(f"--executor must be local or ray, got {executor!r}")
+    if address and executor != "ray":
+        raise ValueError("--address only applies to --executor ray")
+    raise typer.Exit(reporting.run_sweep_command(spec, tracking_uri, resume, port, executor, address))
 
 
 @app.command()

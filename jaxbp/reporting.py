@@ -223,17 +223,24 @@ def sweep_table(result, metric: str, limit: int = 20) -> Table:
     return table
 
 
-def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int) -> int:
+def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor: str = "local",
+                      address: str | None = None) -> int:
     """``jaxbp sweep``: run with progress bars, then the ranked table and where to look in the UI."""
     from jaxbp.spec import load_spec
-    from jaxbp.sweep import TrackingUnavailable, run_sweep
+    from jaxbp.sweep import SweepIncomplete, run_sweep
 
     spec = load_spec(spec_path)
+    runner = None
+    if executor == "ray":
+        from services.ray_executor import RayExecutor
+
+        runner = RayExecutor(address)
     console = Console()
     try:
         with SweepProgress() as progress:
-            result = run_sweep(spec, tracking_uri, resume=resume, progress=progress, ui_base=f"http://127.0.0.1:{port}")
-    except TrackingUnavailable as err:
+            result = run_sweep(spec, tracking_uri, resume=resume, progress=progress, ui_base=f"http://127.0.0.1:{port}",
+                               executor=runner)
+    except SweepIncomplete as err:
         console.print(f"[red]{err}[/]")
         return 1
     console.print(sweep_table(result, spec.metric))

@@ -35,7 +35,11 @@ from jaxbp.train import group_key, train_together
 from jaxbp.types import float_dtype
 
 
-class TrackingUnavailable(RuntimeError):
+class SweepIncomplete(RuntimeError):
+    """The sweep could not finish every config; what finished is kept, and ``--resume`` completes it."""
+
+
+class TrackingUnavailable(SweepIncomplete):
     """The tracking store stopped answering; finished results are kept in the spool for ``--resume``."""
 
 
@@ -148,6 +152,25 @@ class _Recorder:
         if index in self.done:
             self.spool.remove(index)
 
+    def logged_elsewhere(self, index: int, run_id: str, history: list[dict]) -> None:
+        """A worker of another process logged config ``index`` itself."""
+        self.done[index] = run_id
+        if history is not None:  # None: logged by an earlier attempt; its curves are read back from MLflow
+            self.histories[index] = history
+        if self.progress:
+            self.progress.config_done()
+
+    def keep(self, record: dict, files: dict[str, bytes]) -> None:
+        """A worker could not log config ``record['index']``: spool its record and files here, then log it."""
+        folder = self.spool.folder(record["index"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, blob in files.items():
+            (folder / name).write_bytes(blob)
+        self.spool.put(record)
+        self.log(record)
+        if self.progress:
+            self.progress.config_done()
+
     def wait(self) -> None:
         for future in self.futures:
             future.result()
@@ -160,19 +183,36 @@ class _Recorder:
             self.log(record)
 
 
+class LocalExecutor:
+    """Every group in this process, one after another (each one compiled program); configs are finished
+    and logged on the recorder's thread while the next group trains."""
+
+    def run(self, spec, items, groups, data, recorder, progress) -> list[int]:
+        """Train ``groups`` (lists of config indices); returns the indices left unfinished (none here)."""
+        for group in groups:
+            if progress:
+                progress.group(len(group), items[group[0]][1].epochs)
+            results = train_together([items[i][1] for i in group], data, callbacks=[progress.epoch] if progress else [])
+            for i, result in zip(group, results):
+                recorder.submit(i, *items[i], result, data)
+        return []
+
+
 def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, progress=None,
-              ui_base: str = "http://127.0.0.1:5000") -> SweepResult:
+              ui_base: str = "http://127.0.0.1:5000", executor=None) -> SweepResult:
     """Train and track every config of ``spec`` (a SweepSpec or a path to its TOML).
 
     With ``resume``, the newest sweep of this spec is finished if unfinished, or returned as it is if it
-    finished (``already_finished``); without, a new sweep starts. ``progress`` is an optional object with ``start(n_configs, done)``, ``group(configs, epochs)``,
-    ``epoch(index, metrics)`` and ``config_done()`` (the CLI's progress bars)."""
+    finished (``already_finished``); without, a new sweep starts. ``executor`` trains the groups:
+    ``LocalExecutor()`` by default, or ``services.ray_executor.RayExecutor``. ``progress`` is an optional
+    object with ``start(n_configs, done)``, ``group(configs, epochs)``, ``epoch(index, metrics)`` and
+    ``config_done()`` (the CLI's progress bars)."""
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     data = load_dataset(spec.dataset, validation=spec.validation)
     items = expand(spec, (data.n_in, data.n_classes))
-    began, training = time.perf_counter(), 0.0
+    began = time.perf_counter()
     tracker, spool = Tracker(uri, spec.name), Spool(spec.digest)
     latest = tracker.latest_parent(spec.digest) if resume else None
     if latest and latest[1]:  # the newest sweep of this spec finished: nothing to resume
@@ -196,14 +236,9 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
         groups.setdefault(group_key(items[i][1]), []).append(i)
     if progress:
         progress.start(len(items), len(items) - len(todo))
-    for group in groups.values():
-        start = time.perf_counter()
-        if progress:
-            progress.group(len(group), items[group[0]][1].epochs)
-        results = train_together([items[i][1] for i in group], data, callbacks=[progress.epoch] if progress else [])
-        training += time.perf_counter() - start
-        for i, result in zip(group, results):
-            recorder.submit(i, *items[i], result, data)
+    start = time.perf_counter()
+    unfinished = (executor or LocalExecutor()).run(spec, items, list(groups.values()), data, recorder, progress)
+    training = time.perf_counter() - start
     recorder.wait()
     if recorder.failure is not None:
         recorder.retry()
@@ -213,6 +248,10 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
             f"tracking store {uri} stopped answering ({type(failure).__name__}: {str(failure)[:200]}); "
             f"{len(spool.pending())} finished configs are kept in {spool.root}: run the same sweep with "
             f"--resume when it is back to log them without retraining")
+    if unfinished:
+        raise SweepIncomplete(f"{len(unfinished)} of {len(items)} configs did not finish (their workers were "
+                              f"lost); the others are logged under parent run {parent}: run the same sweep with "
+                              f"--resume to train only the missing ones")
     seconds = {"training": training, **recorder.seconds}
     start = time.perf_counter()
     rows = _ranked_rows(tracker, parent, spec)

@@ -148,6 +148,18 @@ class Tracker:
                 self.client.delete_run(run.info.run_id)
         return done
 
+    def claim_child(self, parent_id: str, index: int) -> str | None:
+        """The run id of a complete child for config ``index``, if one exists; half-logged ones are deleted.
+        (A retried worker uses this so that no config is logged twice.)"""
+        found = None
+        for run in self.client.search_runs([self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent_id}' "
+                                                                 f"and tags.`{INDEX}` = '{index}'"):
+            if run.info.status == "FINISHED" and found is None:
+                found = run.info.run_id
+            else:
+                self.client.delete_run(run.info.run_id)
+        return found
+
     def log_child(self, parent_id: str, name: str, record: dict, artifacts: list[Path]) -> str:
         """One config's child run: params, per-epoch metrics, tags, artifacts; FINISHED only once complete."""
         run = self.client.create_run(self.experiment_id, run_name=name, tags={

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from jaxbp.reporting import format_metrics, sweep_table
 from jaxbp.spec import load_spec, points
-from jaxbp.sweep import TrackingUnavailable, run_sweep
+from jaxbp.sweep import SweepIncomplete, run_sweep
 from jaxbp.tracking import check_reachable, resolve_uri
 
 STATUSES = ("finished", "failed", "invalid", "skipped")
@@ -69,7 +69,7 @@ class LogProgress:
 
 def _one_line(err: BaseException) -> str:
     text = (str(err).strip().splitlines() or [""])[0]
-    return text if isinstance(err, (ValueError, TypeError, OSError, TrackingUnavailable)) else \
+    return text if isinstance(err, (ValueError, TypeError, OSError, SweepIncomplete)) else \
         f"{type(err).__name__}: {text}"
 
 
@@ -99,9 +99,9 @@ def _run_one(spec, uri: str, resume: bool, log: Path) -> tuple[str, object, str]
         try:
             ui = uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"  # `jaxbp ui`
             result = run_sweep(spec, uri, resume=resume, progress=LogProgress(write), ui_base=ui.rstrip("/"))
-        except Exception as err:  # TrackingUnavailable, an unreachable store, a dataset it cannot read, a bug
+        except Exception as err:  # SweepIncomplete, an unreachable store, a dataset it cannot read, a bug
             write(f"failed: {_one_line(err)}")
-            if not isinstance(err, (ValueError, TypeError, OSError, TrackingUnavailable)):
+            if not isinstance(err, (ValueError, TypeError, OSError, SweepIncomplete)):
                 console.print(traceback.format_exc(), markup=False)
             return "failed", None, _one_line(err)
         console.print(sweep_table(result, spec.metric))
