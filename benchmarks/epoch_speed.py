@@ -58,8 +58,6 @@ training accuracy after one epoch from the same start.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 import warnings
@@ -71,6 +69,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier  # imported here so that no import is timed
 
 import jaxbp
+from machine import machine_header
 from jaxbp.train import compile_together
 
 DATASET = "fashion-mnist"
@@ -84,27 +83,6 @@ GEMM_N = 2048
 GEMM_SAMPLE_SECONDS, GEMM_SAMPLES = 0.1, 5
 UPDATE_TOL = 1e-4  # max |Δ| allowed between two float32 implementations of one mini-batch update
 GOALS = {"grad+scan": 1.0, "per-example": 50.0, "sklearn": 10.0}
-
-
-def cpu_model() -> str:
-    """The CPU model named in /proc/cpuinfo, or what ``platform`` knows where that file is missing."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def machine_header() -> str:
-    """One line naming what the numbers were measured on."""
-    device = jax.devices()[0]
-    return (
-        f"jax {jax.__version__} | device: {device.device_kind} ({device.platform}, {jax.device_count()} device(s)) "
-        f"| CPU: {cpu_model()} | cores: {os.cpu_count()}"
-    )
 
 
 def step_flops(sizes=SIZES, m=BATCH) -> tuple[int, int]:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -31,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxbp
+from machine import machine_header
 
 SIZES = ([784, 30, 10], [784, 100, 10], [784, 256, 128, 10])
 BATCHES = (1, 10, 128, 1024)
@@ -39,27 +38,6 @@ SEED = 0
 DEFAULT_REPEATS, QUICK_REPEATS = 31, 9
 SAMPLE_SECONDS = 0.01  # each timing sample is a loop of calls lasting at least this long
 CALIBRATION_SECONDS = 0.02  # time spent estimating one call, to size that loop
-
-
-def cpu_model() -> str:
-    """The CPU model named in /proc/cpuinfo, or what ``platform`` knows where that file is missing."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def machine_header() -> str:
-    """One line naming what the numbers were measured on."""
-    device = jax.devices()[0]
-    return (
-        f"jax {jax.__version__} | device: {device.device_kind} ({device.platform}, {jax.device_count()} device(s)) "
-        f"| CPU: {cpu_model()} | cores: {os.cpu_count()}"
-    )
 
 
 def make_inputs(sizes: list[int], m: int, seed: int = SEED):

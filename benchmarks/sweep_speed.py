@@ -24,9 +24,10 @@ them one after the other). Goal: ratio ≤ ``GOAL_RATIO`` at K = 32.
 A sweep also runs ``program.measure(params)`` after every epoch (cost and accuracy of every split, and the
 per-layer diagnostics, for every config, brought to the host as dicts); its time is measured the same way
 (K programs' and one config's, interleaved, on the parameters after one epoch) and reported separately,
-together with the per-config time of epoch + measure. Logging each epoch (the sweep runner's MLflow
-logging) is a third cost a sweep pays every epoch; it does not exist yet, so ``logging_seconds`` is a
-placeholder that measures nothing and its column reads "n/a".
+together with the per-config time of epoch + measure. Logging is measured on the real runner: ``jaxbp.run_sweep``
+of the same K η values (one epoch, ``--log-k``, default 32) into a fresh SQLite store, which reports the wall
+time its MLflow calls took (they run on a worker thread while training goes on) and the time spent drawing
+the per-config and summary plots, against the sweep's total wall time.
 
 Achieved GFLOP/s of the K-config epoch: the FLOPs of one step are counted from the GEMMs of K networks,
 
@@ -58,8 +59,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
+import tempfile
 import time
 
 import jax
@@ -67,6 +68,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbp
+from machine import machine_header
+from jaxbp.spec import parse_spec
 from jaxbp.train import compile_together
 
 DATASET = "fashion-mnist"
@@ -80,28 +83,9 @@ GOAL_RATIO, GOAL_K = 0.55, 32  # (T_K / K) / T_1 at K = GOAL_K
 GOAL_PEAK_FRACTION, GOAL_PEAK_K, GOAL_PEAK_SIZES = 0.30, 256, (784, 100, 10)  # the GPU goal
 GEMM_N = {"gpu": 4096, "cpu": 2048}  # by jax.devices()[0].platform; others use the CPU's
 GEMM_SAMPLE_SECONDS, GEMM_SAMPLES = 0.1, 5
-AGREE_TOL = 1e-3  # max |Δ| allowed between the first config's parameters in the sweep and alone, after one epoch
-
-
-def cpu_model() -> str:
-    """The CPU model named in /proc/cpuinfo, or what ``platform`` knows where that file is missing."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def machine_header() -> str:
-    """One line naming what the numbers were measured on."""
-    device = jax.devices()[0]
-    return (
-        f"jax {jax.__version__} | device: {device.device_kind} ({device.platform}, {jax.device_count()} device(s)) "
-        f"| CPU: {cpu_model()} | cores: {os.cpu_count()}"
-    )
+# max |Δ| allowed between the first config's parameters in the sweep and alone after one epoch: float32 rounding
+# gives ~1e-6 on a CPU (more under TF32 on a GPU); a config trained with its neighbour's η differs by ~1e-1
+AGREE_TOL = 1e-2
 
 
 def step_flops(sizes, m: int = BATCH, k: int = 1) -> int:
@@ -141,12 +125,15 @@ def measure_seconds(program, params) -> float:
     return time.perf_counter() - start
 
 
-def logging_seconds(rows) -> float | None:
-    """Placeholder: the time the sweep runner's per-epoch MLflow logging of ``rows`` takes.
-
-    That logging does not exist yet; when it does, time it here (one call per epoch, all configs) and the
-    table's logging column will show it. Until then: None ("n/a")."""
-    return None
+def logging_overhead(k: int, sizes) -> dict:
+    """Seconds of a real ``run_sweep`` of k η values (one epoch) into a temporary SQLite store:
+    {training, logging, plotting, total}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["JAXBP_SPOOL"] = f"{tmp}/spool"
+        spec = parse_spec({"name": "sweep_speed", "dataset": DATASET,
+                           "base": {**make_config(sizes, 1.0).to_dict(), "epochs": 1},
+                           "sweep": {"eta": list(sweep_etas(k))}})
+        return jaxbp.run_sweep(spec, f"sqlite:///{tmp}/mlflow.db").seconds
 
 
 def gemm_gflops(n: int) -> float:
@@ -199,7 +186,6 @@ def benchmark_k(k: int, sizes, data, repeats: int) -> dict:
         "m_k": statistics.median(m_k), "m_1": statistics.median(m_1),
         "m_ratio": statistics.median(a / k / b for a, b in zip(m_k, m_1)),
         "total_ratio": statistics.median((a + c) / k / (b + d) for a, b, c, d in zip(t_k, t_1, m_k, m_1)),
-        "log": logging_seconds(rows),
         "agree": max_abs_diff(take, params_1),
         "accuracy": rows[0]["train_accuracy"],
     }
@@ -225,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                              "the GPU goal: 784,100,10 with --k 256)")
     parser.add_argument("--repeats", type=int, help=f"timed epochs per program and K (default {DEFAULT_REPEATS})")
     parser.add_argument("--quick", action="store_true", help="one repeat, a rough look")
+    parser.add_argument("--log-k", type=int, default=32,
+                        help="K of the real run_sweep that measures logging (default 32; 0: skip)")
     parser.add_argument("--gemm-n", type=int,
                         help="size N of the reference N×N float32 GEMM (default 4096 on GPU, 2048 else)")
     args = parser.parse_args(argv)
@@ -263,15 +251,19 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(f"| {r['k']} | {r['t_k']:.3f} | {r['t_1']:.3f} | {r['t_k'] / r['k']:.4f} | {r['ratio']:.3f} |")
 
-    print("\nafter every epoch: measure(params) (cost and accuracy of all splits, diagnostics, as host dicts), "
-          "and logging:\n")
+    print("\nafter every epoch: measure(params) (cost and accuracy of all splits, diagnostics, as host dicts):\n")
     print("| K | measure, K configs (s) | measure, one config (s) | per config (s) | per config / one (paired) "
-          "| (epoch + measure) per config / one (paired) | logging (s) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+          "| (epoch + measure) per config / one (paired) |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        log = "n/a (placeholder)" if r["log"] is None else f"{r['log']:.3f}"
         print(f"| {r['k']} | {r['m_k']:.3f} | {r['m_1']:.3f} | {r['m_k'] / r['k']:.4f} | {r['m_ratio']:.3f} "
-              f"| {r['total_ratio']:.3f} | {log} |")
+              f"| {r['total_ratio']:.3f} |")
+    if args.log_k:
+        s = logging_overhead(args.log_k, args.sizes)
+        print(f"\nlogging, measured on jaxbp.run_sweep of K={args.log_k} η values, one epoch, fresh SQLite store: "
+              f"total {s['total']:.1f} s, training {s['training']:.1f} s, MLflow calls {s['logging']:.2f} s "
+              f"({s['logging'] / s['total']:.1%} of the wall time; on a worker thread beside training), "
+              f"plots {s['plotting']:.1f} s", flush=True)
 
     gemm_n = args.gemm_n or GEMM_N.get(jax.devices()[0].platform, GEMM_N["cpu"])
     peak = gemm_gflops(gemm_n)

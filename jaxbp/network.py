@@ -95,7 +95,9 @@ def forward(params: Params, x: Array, hidden, output) -> tuple[tuple[Array, ...]
     """The forward pass on checked inputs with resolved activations: (nets, activations)."""
     nets, a = [], [x]
     for l, layer in enumerate(params, start=1):
-        net = a[-1] @ layer.w.T + layer.b  # net^l = w^l a^{l-1} + b^l, for every example at once
+        # net^l = w^l a^{l-1} + b^l in the equation's order (rows of a batch are examples): XLA then reads w^l
+        # as stored instead of copying (w^l)ᵀ every step, for one network or a sweep's K stacked ones
+        net = (layer.w @ a[-1].T).T + layer.b
         sigma = output if l == len(params) else hidden
         nets.append(net)
         a.append(sigma.fn(net))
