@@ -413,7 +413,16 @@ def main(argv: list[str] | None = None) -> None:
     acc_sklearn = float(model.score(X_np, labels))
     print(f"train accuracy after 1 epoch from the same start: jaxbp {acc_jaxbp:.4f}, grad+scan {acc_scan:.4f}, "
           f"jit-loop {acc_loop:.4f}, NumPy matrix {acc_matrix:.4f}, scikit-learn¹ {acc_sklearn:.4f}")
-    assert abs(acc_jaxbp - acc_scan) < 0.02, "jaxbp and grad+scan disagree after one epoch"
+    # Over a whole epoch at η = 3 SGD amplifies rounding (even in float64 the two runs' weights end O(1) apart,
+    # with equal accuracy), so the trajectories are compared over the first 100 mini-batches, where they agree.
+    short = jaxbp_program(config, X[:100 * m], Y[:100 * m])
+    ours = unstack(short.epoch(short.params, short.opt_state, 1)[0])
+    theirs = make_scan_epoch(100 * m)(plain, key, X[:100 * m], Y[:100 * m])
+    drift = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
+    print(f"after 100 mini-batches from the same start and order, max |Δweights| jaxbp vs grad+scan: {drift:.1e}")
+    assert drift <= 1e-3, "jaxbp and grad+scan train differently"
+    assert min(acc_jaxbp, acc_scan) > 0.7, "an epoch did not learn"
 
 
 if __name__ == "__main__":

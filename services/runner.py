@@ -170,7 +170,9 @@ def summary_table(entries: list[BatchEntry]) -> Table:
     table = Table(title=f"batch of {len(entries)} specs")
     styles = {"finished": "green", "failed": "red", "invalid": "red", "skipped": "yellow"}
     for name in ("spec", "status", "metric", "best", "parent run", "seconds", "log"):
-        table.add_column(name, justify="right" if name in ("best", "seconds") else "left", no_wrap=True)
+        short = name in ("status", "best", "seconds")  # never cut; long paths and ids fold onto more lines instead
+        table.add_column(name, justify="right" if name in ("best", "seconds") else "left", no_wrap=short,
+                         min_width=8 if short else None, overflow="ellipsis" if short else "fold")
     for e in entries:
         table.add_row(escape(e.spec), f"[{styles[e.status]}]{e.status}[/]", e.metric or "",
                       "" if e.best is None else f"{e.best:.4f}", e.parent_run_id or "",
@@ -181,7 +183,7 @@ def summary_table(entries: list[BatchEntry]) -> Table:
 def run_batch_command(specs, tracking_uri=None, *, keep_going=False, resume=False,
                       log_dir: Path = Path("batch-logs")) -> int:
     """``jaxbp batch``: run the batch with a line per spec, then the summary; 0 if every spec finished, else 1."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # one line per spec, whatever the width
     if not console.is_terminal:
         console.width = max(console.width, 200)  # a log or CI: keep run ids and paths whole
     n = len(specs)

@@ -55,13 +55,16 @@ def kept_going(tmp_path_factory):
 def test_keep_going_runs_the_valid_specs_and_exits_1(kept_going):
     status, out, tmp = kept_going
     assert status == 1
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"│ \S+/(\w+)\.toml\s+│ (\w+)", out)}
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\[\d/3\] \S+/(\w+)\.toml: (finished|invalid|failed|skipped)",
+                                                      out, re.MULTILINE)}
     assert rows == {"a": "finished", "bad": "invalid", "c": "finished"}, out
+    assert all(status in out for status in ("finished", "invalid"))  # the summary table names them too
     assert "batch of 3 specs" in out and "2 of 3 specs finished; 1 not: exit status 1" in out
     assert re.search(r"bad\.toml: invalid — unknown axis in \[sweep\] of \S+: 'etaa'; did you mean 'eta'\?", out)
     runs = parents(tmp / "mlflow.db")
     assert sorted(r.data.tags["jaxbp.sweep_status"] for r in runs) == ["finished", "finished"]
-    assert all(r.info.run_id in out for r in runs)  # the summary names each parent run
+    logs = "".join(p.read_text() for p in (tmp / "logs").glob("*.log"))
+    assert all(r.info.run_id in logs for r in runs)  # each spec's log names its parent run
 
 
 def test_each_spec_has_a_log_with_its_table_or_its_error(kept_going):
