@@ -1,6 +1,7 @@
 """The ``jaxbp`` command line: parses options and calls the library; nothing else lives here.
 
-What it is for: ``jaxbp gradcheck`` (and the commands of later issues), one-line errors with exit status 2.
+What it is for: ``jaxbp gradcheck | train | evaluate | sweep | ui | batch``; bad input becomes one line on
+stderr and exit status 2.
 What it is not: no maths, no training logic; every number printed comes from a library function.
 """
 

@@ -1,7 +1,8 @@
 """Terminal output of the command line: tables drawn with rich from the library's results.
 
-What it is for: turning ``GradcheckResult`` (and later training/sweep results) into readable tables.
-What it is not: no computation; it formats what the library returns.
+What it is for: what the commands show: gradcheck and history tables, progress bars for training and sweeps,
+the ranked sweep table, and the small drivers behind ``jaxbp train/evaluate/sweep/ui``.
+What it is not: no maths and no tracking; it formats and sequences what the library returns.
 """
 
 from __future__ import annotations
