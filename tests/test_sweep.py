@@ -73,7 +73,7 @@ def test_parent_and_children_layout(finished):
 def test_a_config_in_a_sweep_equals_the_config_alone(finished):
     result, client = finished
     data = jaxbp.load_dataset("xor")
-    for point, config in expand(parse_spec(SPEC), (2, 2)):
+    for _, config in expand(parse_spec(SPEC), (2, 2)):
         alone = jaxbp.train(config, data).history
         (row,) = [r for r in result.rows if r["params"]["eta"] == str(config.eta)
                   and r["sizes"] == "-".join(map(str, config.sizes))]
