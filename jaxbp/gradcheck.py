@@ -18,7 +18,7 @@ import numpy as np
 
 from jaxbp.autodiff import autodiff_grads
 from jaxbp.backprop import backprop_batch, errors
-from jaxbp.network import check_data, forward, mean_cost, resolve
+from jaxbp.network import check_data, check_sizes, forward, init_params, mean_cost, resolve
 from jaxbp.types import Array, Params
 
 
@@ -160,8 +160,6 @@ def check_network(sizes, activation="sigmoid", output_activation=None, cost="qua
 
     The batch is ``X``, ``Y`` when given (cast to ``dtype``); otherwise ``batch_size`` inputs drawn from
     U(0, 1) with one-hot targets of random classes (all from ``seed``)."""
-    from jaxbp.network import check_sizes, init_params
-
     sizes = check_sizes(sizes)
     resolve(activation, output_activation, cost, sizes[-1])  # refuse bad names before any compute
     k_params, k_x, k_y, k_fd = jax.random.split(jax.random.key(seed), 4)

@@ -18,14 +18,11 @@ from jaxbp.types import Array, Layer, Params, float_dtype, layer_sizes, params_d
 _vs = jax.nn.initializers.variance_scaling
 # Each scheme: (initialiser of w with shape (n_out, n_in), initialiser of b with shape (n_out,)).
 _normal = jax.nn.initializers.normal(1.0)
-_half = 0.5  # U(−0.5, 0.5) of Algorithm 5.3, step 1
+_uniform = lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -0.5, 0.5)  # noqa: E731  Alg. 5.3, step 1
 INIT_SCHEMES = {
     "normal": (_normal, _normal),  # N(0, 1): Nielsen ch. 1
     "scaled": (_vs(1.0, "fan_in", "normal", in_axis=-1, out_axis=-2), _normal),  # w ~ N(0, 1/n_in): ch. 3
-    "uniform": (
-        lambda k, s, d: jax.random.uniform(k, s, d, -_half, _half),
-        lambda k, s, d: jax.random.uniform(k, s, d, -_half, _half),
-    ),
+    "uniform": (_uniform, _uniform),
     "glorot": (jax.nn.initializers.glorot_uniform(in_axis=-1, out_axis=-2), jax.nn.initializers.zeros),
     "he": (jax.nn.initializers.he_normal(in_axis=-1, out_axis=-2), jax.nn.initializers.zeros),
 }

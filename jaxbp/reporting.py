@@ -52,10 +52,10 @@ def run_gradcheck(*, sizes, activation, output_activation, cost, init, batch_siz
     X = Y = None
     if dataset is not None:
         from jaxbp.data import load_dataset
-        from jaxbp.train import check_data
+        from jaxbp.train import check_dataset
 
         data = load_dataset(dataset, dtype=dtype)
-        check_data(sizes, data)
+        check_dataset(sizes, data)
         X, Y = data.train.X[:batch_size], data.train.Y[:batch_size]
     result = check_network(sizes, activation, output_activation, cost, init, batch_size=batch_size, seed=seed,
                            dtype=dtype, samples=samples, X=X, Y=Y)
@@ -155,12 +155,12 @@ def run_evaluation(path, dataset: str, validation, *, json_output=False) -> dict
     """``jaxbp evaluate``: the cost and accuracy of a checkpoint on every split of a dataset."""
     from jaxbp.checkpoint import load_checkpoint
     from jaxbp.data import load_dataset
-    from jaxbp.train import check_data, evaluate_splits
+    from jaxbp.train import check_dataset, evaluate_splits
 
     jax.config.update("jax_enable_x64", True)  # a float64 checkpoint needs it; float32 ones are unaffected
     ckpt = load_checkpoint(path)
     data = load_dataset(dataset, validation=validation, dtype=ckpt.config.dtype)
-    check_data(ckpt.config.sizes, data)
+    check_dataset(ckpt.config.sizes, data)
     results = evaluate_splits(ckpt.config, ckpt.params, data)
     table = Table(title=f"{path} on {data.name} ({'-'.join(map(str, ckpt.config.sizes))})")
     for name in ("split", "examples", "cost", "accuracy"):
@@ -258,6 +258,10 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_ui(tracking_uri, host: str, port: int) -> int:
     """``jaxbp ui``: serve the store with ``mlflow server`` until Ctrl-C."""
     from jaxbp.tracking import check_reachable, resolve_uri
@@ -270,7 +274,7 @@ def run_ui(tracking_uri, host: str, port: int) -> int:
     console = Console(soft_wrap=True)  # URLs stay on one line, to be copied or parsed
     server = start_server(uri, host=host, port=port)
     base = f"http://{host}:{port}"
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))  # stop like Ctrl-C
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it like Ctrl-C
     try:
         with console.status(f"starting mlflow server for {uri} …"):
             wait_healthy(base, server)

@@ -39,19 +39,23 @@ def resolve_uri(tracking_uri: str | None = None) -> str:
     return uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+def health_problem(url: str, timeout: float = 5.0) -> str | None:
+    """None if the MLflow server at ``url`` answers ``/health`` with 200, else what went wrong."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+            return None if response.status == 200 else f"/health answered {response.status}"
+    except (urllib.error.URLError, OSError) as err:
+        return str(getattr(err, "reason", err))
+
+
 def check_reachable(uri: str) -> None:
     """Refuse, in one line, a store that cannot be used: an HTTP server that does not answer /health, a
     SQLite file in a folder that does not exist, or an unknown scheme."""
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise ValueError(f"tracking server {uri} is unreachable ({reason}); start one with `jaxbp ui` "
-                             f"or pass another --tracking-uri") from None
-        raise ValueError(f"tracking server {uri} did not answer /health with 200")
+        if problem := health_problem(uri):
+            raise ValueError(f"tracking server {uri} is unreachable ({problem}); start one with `jaxbp ui` "
+                             f"or pass another --tracking-uri")
+        return
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).expanduser().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):

@@ -48,7 +48,7 @@ class TrainResult(NamedTuple):
 SPLITS = ("train", "validation", "test")
 
 
-def check_data(sizes: Sequence[int], data: Dataset) -> None:
+def check_dataset(sizes: Sequence[int], data: Dataset) -> None:
     """Refuse data that does not fit the network before any compute: widths, NaN/inf, targets outside [0, 1]."""
     n_in, n_out = sizes[0], sizes[-1]
     for name in SPLITS:
@@ -128,21 +128,26 @@ def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] =
     empty) and calls every callback with that dict. ``epoch_seconds`` is the wall time of the updates."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    return train_together([config], data, callbacks=[lambda _, metrics: [cb(metrics) for cb in callbacks]])[0]
+    return train_together([config], data, callbacks=[lambda _, metrics, cb=cb: cb(metrics) for cb in callbacks])[0]
 
 
 class _Run:
     """The bookkeeping of one config inside ``train_together``: history, early stopping, how it ended."""
 
-    def __init__(self, config: TrainConfig):
-        self.config, self.history, self.best, self.since_best = config, [], -1.0, 0
+    def __init__(self, config: TrainConfig, index: int):
+        self.config, self.index, self.history, self.best, self.since_best = config, index, [], -1.0, 0
         self.result: TrainResult | None = None
 
-    def record(self, metrics: dict, params_before, params_after) -> None:
+    def mine(self, stacked: Params) -> Params:
+        """This config's parameters out of the stacked ones of its program."""
+        return jax.tree.map(lambda leaf: leaf[self.index], stacked)
+
+    def record(self, metrics: dict, before: Params, after: Params) -> None:
+        """One epoch's metrics; ``before``/``after`` are the program's stacked parameters around the epoch."""
         self.history.append(metrics)
         epoch, config = metrics["epoch"], self.config
         if not np.isfinite(metrics["train_cost"]):
-            self.result = TrainResult(params_before(), self.history, "diverged", f"diverged at epoch {epoch}")
+            self.result = TrainResult(self.mine(before), self.history, "diverged", f"diverged at epoch {epoch}")
         elif config.early_stopping:
             if metrics["validation_accuracy"] > self.best:
                 self.best, self.since_best = metrics["validation_accuracy"], 0
@@ -150,9 +155,9 @@ class _Run:
                 self.since_best += 1
             if self.since_best >= config.early_stopping:
                 message = f"stopped early at epoch {epoch}: no better validation accuracy for {self.since_best} epochs"
-                self.result = TrainResult(params_after(), self.history, "stopped_early", message)
+                self.result = TrainResult(self.mine(after), self.history, "stopped_early", message)
         if self.result is None and epoch == config.epochs:
-            self.result = TrainResult(params_after(), self.history, "finished", f"finished {epoch} epochs")
+            self.result = TrainResult(self.mine(after), self.history, "finished", f"finished {epoch} epochs")
 
 
 class Program(NamedTuple):
@@ -179,7 +184,7 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     if len({group_key(c) for c in configs}) != 1:
         raise ValueError(f"configs trained together must agree on {', '.join(SHARED)}")
     base, dtype = configs[0], float_dtype(configs[0].dtype)
-    check_data(base.sizes, data)
+    check_dataset(base.sizes, data)
     n_train = data.train.X.shape[0]
     if base.batch_size > n_train:
         raise ValueError(f"batch_size={base.batch_size} is larger than the training set ({n_train} examples)")
@@ -222,19 +227,17 @@ def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=(
     config's epoch metrics)."""
     program = compile_together(configs, data)
     params, opt_state = program.params, program.opt_state
-    runs = [_Run(c) for c in configs]
+    runs = [_Run(c, k) for k, c in enumerate(configs)]
     for e in range(1, configs[0].epochs + 1):
         start = time.perf_counter()
         new_params, opt_state = jax.block_until_ready(program.epoch(params, opt_state, e))
         seconds = time.perf_counter() - start
         rows = program.measure(new_params)
-        for k, run in enumerate(runs):
+        for run in runs:
             if run.result is None:
-                take = lambda tree, k=k: jax.tree.map(lambda leaf: leaf[k], tree)  # noqa: E731
-                run.record({"epoch": e, **rows[k], "epoch_seconds": seconds},
-                           lambda: take(params), lambda: take(new_params))
+                run.record({"epoch": e, **rows[run.index], "epoch_seconds": seconds}, params, new_params)
                 for callback in callbacks:
-                    callback(k, run.history[-1])
+                    callback(run.index, run.history[-1])
         params = new_params
         if all(run.result is not None for run in runs):
             break

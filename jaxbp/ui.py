@@ -12,12 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from mlflow.tracking import MlflowClient
 
-from jaxbp.tracking import KIND, Tracker, compare_url
+from jaxbp.tracking import KIND, Tracker, compare_url, health_problem
 
 
 def server_command(uri: str, host: str, port: int, *, workers: int = 1, artifacts_destination: str | None = None,
@@ -60,12 +58,8 @@ def wait_healthy(url: str, process: subprocess.Popen | None = None, timeout: flo
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"mlflow server exited with status {process.returncode} before answering {url}/health")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
+        if health_problem(url, timeout=2) is None:
+            return
         time.sleep(0.5)
     raise RuntimeError(f"mlflow server did not answer {url}/health within {timeout:.0f} s")
 
