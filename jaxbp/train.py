@@ -175,9 +175,10 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     """Check ``configs`` against ``data`` and compile their epoch as ONE program, ``vmap``-ed over configs.
 
     A value that all configs share (η, λ) stays a compile-time constant; one that differs gets the config
-    axis. Where all seeds agree the configs draw the same mini-batches, so XLA fuses their layers' products
-    into one GEMM per layer. With several local devices the config axis is sharded over them (padded with
-    copies of the last config to a multiple of the device count; ``params`` then has the padded length)."""
+    axis. Where all seeds agree the configs draw the same mini-batches, so XLA computes the first layer's
+    products (forward and BP4, on the shared batch) as one GEMM for all configs. With several local devices
+    the config axis is sharded over them (padded with copies of the last config to a multiple of the device
+    count; ``params`` then has the padded length)."""
     configs = list(configs)
     if not configs or not all(isinstance(c, TrainConfig) for c in configs):
         raise TypeError("configs must be a non-empty sequence of TrainConfig")
