@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian packages the tests use: the real Fashion-MNIST and the browser of the MLflow UI test.
+TEST_PACKAGES := dataset-fashion-mnist:/usr/share/datasets/fashion-mnist chromium:/usr/bin/chromium
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint test-packages bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +17,26 @@ $(STAMP): pyproject.toml
 # The main job: prove BP1–BP4 on a real batch, then the quickstart sweep (digits, 24 configs) into
 # ./mlflow.db; `$(BIN)/jaxbp ui` then shows it in the MLflow UI.
 demo: $(STAMP)
-	$(BIN)/jaxbp gradcheck --sizes 64,30,10 --dataset digits
+	$(BIN)/jaxbp gradcheck --dataset digits
 	$(BIN)/jaxbp sweep experiments/quickstart.toml
 
-test: $(STAMP)
+# The suite runs every test; a test whose Debian package is missing (and could not be installed here) is
+# skipped with the package named, and under CI=true fails instead.
+test: $(STAMP) test-packages lint
 	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check jaxbp tests benchmarks
+
+# Installs the missing test packages where that is possible without a password (root, or sudo -n).
+test-packages:
+	@missing=""; for entry in $(TEST_PACKAGES); do [ -e "$${entry#*:}" ] || missing="$$missing $${entry%%:*}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else \
+	    echo "make test: missing Debian packages:$$missing (not root, no passwordless sudo): their tests are skipped"; exit 0; fi; \
+	echo "make test: installing Debian packages:$$missing"; \
+	{ $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; } \
+	    || echo "make test: could not install$$missing: their tests are skipped"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grad_speed.py

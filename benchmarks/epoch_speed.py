@@ -6,7 +6,7 @@ cost, m = 10 (5000 steps), η = 3.0, float32, init "normal", for six implementat
 the same data and the same initial parameters:
 
 1. jaxbp: the compiled epoch that ``jaxbp.train`` runs, built by the same function
-   (``jaxbp.train.compile_together`` with one config): BP1–BP4 inside one ``lax.scan``.
+   (``jaxbp.training.loop.compile_together`` with one config): BP1–BP4 inside one ``lax.scan``.
 2. jax.grad + lax.scan, written here independently of jaxbp: ``x @ w.T + b``, sigmoid, mean quadratic
    cost, ``jax.grad``, ``p - η g`` by ``tree_map``, a shuffled permutation, ``lax.scan`` over the batches.
 3. jit-per-step loop: a jitted SGD step (``jax.grad``) called from Python for each of the 5000 batches,
@@ -65,12 +65,12 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from machine import machine_header
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier  # imported here so that no import is timed
 
 import jaxbp
-from machine import machine_header
-from jaxbp.train import compile_together
+from jaxbp.training.loop import compile_together
 
 DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)
@@ -323,8 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     fast = {"jaxbp": [], "grad+scan": [], "jit-loop": []}
     for r in range(repeats):
         key = jax.random.fold_in(key_shuffle, r + 1)
-        fast["jaxbp"].append(seconds(lambda: jax.block_until_ready(program.epoch(params, opt_state, r + 1)))[0])
-        fast["grad+scan"].append(seconds(lambda: jax.block_until_ready(scan_fn(plain, key, X, Y)))[0])
+        fast["jaxbp"].append(seconds(lambda r=r: jax.block_until_ready(program.epoch(params, opt_state, r + 1)))[0])
+        fast["grad+scan"].append(seconds(lambda key=key: jax.block_until_ready(scan_fn(plain, key, X, Y)))[0])
         fast["jit-loop"].append(seconds(loop_epoch, plain, X_np, Y_np, np.random.default_rng(r))[0])
 
     slow = {"per-example": [], "matrix": [], "sklearn": []}

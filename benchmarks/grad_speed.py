@@ -27,9 +27,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from machine import machine_header
 
 import jaxbp
-from machine import machine_header
 
 SIZES = ([784, 30, 10], [784, 100, 10], [784, 256, 128, 10])
 BATCHES = (1, 10, 128, 1024)

@@ -3,7 +3,7 @@
 What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST (``jaxbp.load_dataset
 ("fashion-mnist")``: n = 50000 training examples of 784 inputs), network ``--sizes`` (default [784, 30, 10]),
 sigmoid, quadratic cost, m = 10 (5000 steps), float32, init "normal", seed 0, in two programs built by the
-very function a sweep and ``jaxbp.train`` use, ``jaxbp.train.compile_together``:
+very function a sweep and ``jaxbp.train`` use, ``jaxbp.training.loop.compile_together``:
 
 1. the sweep: K configs that differ only in η (K values log-spaced over ``ETA_RANGE``, one seed, so all
    draw the same mini-batches) compiled as one program, ``vmap``-ed over configs;
@@ -66,11 +66,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from machine import machine_header
 
 import jaxbp
-from machine import machine_header
-from jaxbp.spec import parse_spec
-from jaxbp.train import compile_together
+from jaxbp.sweeps.spec import parse_spec
+from jaxbp.training.loop import compile_together
 
 DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)

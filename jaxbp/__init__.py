@@ -1,34 +1,48 @@
-"""jaxbp: backpropagation as the four fundamental equations (BP1–BP4), in pure JAX, proven equal to jax.grad."""
+"""jaxbp: backpropagation as the four fundamental equations (BP1–BP4), in pure JAX, proven equal to jax.grad.
 
-from jaxbp.activations import ACTIVATIONS, Activation, get_activation
-from jaxbp.autodiff import autodiff_grads
-from jaxbp.backprop import (
-    backprop,
-    backprop_batch,
-    backpropagate_error,
-    deltas,
-    nabla_b,
-    nabla_w,
-    output_error,
-    per_example_grads,
-)
-from jaxbp.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from jaxbp.config import TrainConfig
-from jaxbp.costs import COSTS, Cost, get_cost
-from jaxbp.data import DATASETS, Dataset, Split, load_dataset
-from jaxbp.gradcheck import GradReport, angel_check, compare_grads, finite_difference_check, gradcheck
-from jaxbp.network import INIT_SCHEMES, feedforward, init_params, mean_cost
-from jaxbp.spec import SweepSpec, load_spec
-from jaxbp.sweep import SweepResult, run_sweep
-from jaxbp.train import TrainResult, train, train_together
-from jaxbp.types import Layer, Params
+Every public name is loaded on first use (PEP 562, as optax does): ``import jaxbp`` itself imports nothing
+heavy, the equations load jax and optax, and only a sweep, tracking or plot name loads MLflow or matplotlib.
+The layers, whose imports point one way: ``core`` (the equations) ← ``training`` ← ``sweeps`` ← ``app``.
+"""
 
-__all__ = [
-    "ACTIVATIONS", "COSTS", "DATASETS", "INIT_SCHEMES", "Activation", "Checkpoint", "Cost", "Dataset",
-    "GradReport", "Layer", "Params", "Split", "TrainConfig", "TrainResult", "load_checkpoint", "load_dataset",
-    "save_checkpoint", "train", "train_together", "SweepSpec", "SweepResult", "load_spec", "run_sweep",
-    "angel_check", "autodiff_grads", "backprop", "backprop_batch", "backpropagate_error", "compare_grads",
-    "deltas", "feedforward", "finite_difference_check", "get_activation", "get_cost", "gradcheck",
-    "init_params", "mean_cost", "nabla_b", "nabla_w", "output_error", "per_example_grads",
-]
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("jaxbp")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+# public name -> the module that defines it
+_HOME = {
+    **dict.fromkeys(("ACTIVATIONS", "Activation", "get_activation"), "jaxbp.core.activations"),
+    **dict.fromkeys(("autodiff_grads",), "jaxbp.core.autodiff"),
+    **dict.fromkeys(("backprop", "backprop_batch", "backpropagate_error", "deltas", "nabla_b", "nabla_w",
+                     "output_error", "per_example_grads"), "jaxbp.core.backprop"),
+    **dict.fromkeys(("COSTS", "Cost", "get_cost"), "jaxbp.core.costs"),
+    **dict.fromkeys(("GradReport", "angel_check", "compare_grads", "finite_difference_check", "gradcheck"),
+                    "jaxbp.core.gradcheck"),
+    **dict.fromkeys(("INIT_SCHEMES", "feedforward", "init_params", "mean_cost"), "jaxbp.core.network"),
+    **dict.fromkeys(("Layer", "Params"), "jaxbp.core.types"),
+    **dict.fromkeys(("Checkpoint", "load_checkpoint", "save_checkpoint"), "jaxbp.training.checkpoint"),
+    **dict.fromkeys(("TrainConfig",), "jaxbp.training.config"),
+    **dict.fromkeys(("DATASETS", "Dataset", "Split", "load_dataset"), "jaxbp.training.data"),
+    **dict.fromkeys(("TrainResult", "train", "train_together"), "jaxbp.training.loop"),
+    **dict.fromkeys(("SweepSpec", "load_spec"), "jaxbp.sweeps.spec"),
+    **dict.fromkeys(("SweepResult", "run_sweep"), "jaxbp.sweeps.run"),
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'jaxbp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,166 @@
+"""The team's MLflow tracking server: ``python -m jaxbp.app.server`` starts ``mlflow server`` and waits
+until it answers ``/health``; ``--check URL`` is a one-line health check for scripts and monitors.
+
+What it is for: one documented way to run the shared server: a backend store (SQLite under ``--data-dir`` by
+default, any SQLAlchemy URI such as PostgreSQL), artifacts served (proxied) by the server from
+``--artifacts-destination``, loopback unless told otherwise, and a refusal to listen beyond this machine without
+``--allowed-hosts``. The command line itself is ``jaxbp.app.ui.server_command``'s.
+What it is not: no tracking logic (see ``jaxbp.sweeps.tracking``), no process supervision, TLS or authentication: run it
+under systemd or a container, behind a reverse proxy for anything beyond a trusted network (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import socket
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROG = "python -m jaxbp.app.server"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2, like `jaxbp`
+        self.exit(2, f"serve: error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Run the team's MLflow tracking server (mlflow server) and wait until it "
+                "is healthy; or check one with --check.")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", default=Path("mlflow-server"),
+                   help="Where the default store and artifacts live (default: ./mlflow-server).")
+    p.add_argument("--backend-store-uri", metavar="URI", help="Runs, params and metrics: any SQLAlchemy URI, e.g. "
+                   "postgresql://user@db/mlflow (default: sqlite:///<data-dir>/mlflow.db).")
+    p.add_argument("--artifacts-destination", metavar="URI", help="Where the server stores the artifacts it "
+                   "proxies: a folder or e.g. s3://bucket/mlflow (default: <data-dir>/artifacts).")
+    p.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default: 127.0.0.1, loopback). "
+                   "Any other needs --allowed-hosts.")
+    p.add_argument("--port", type=int, metavar="PORT", default=5000, help="Port (default: 5000).")
+    p.add_argument("--allowed-hosts", metavar="HOSTS", help="Host headers clients may use, comma-separated, e.g. "
+                   "mlflow.example.com,10.0.0.7:5000 (MLflow's --allowed-hosts; replaces its localhost default).")
+    p.add_argument("--cors-allowed-origins", metavar="ORIGINS", help="Browser origins other than localhost "
+                   "allowed to change state, comma-separated (MLflow's --cors-allowed-origins).")
+    p.add_argument("--workers", type=int, metavar="N", default=1, help="Server worker processes (default: 1).")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", default=90.0,
+                   help="Seconds to wait for /health (default: 90).")
+    p.add_argument("--check", nargs="?", const="", metavar="URL", help="Only check that the server at URL "
+                   "(default: http://<host>:<port>) answers /health: one line, exit status 0 or 1.")
+    return p
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def url_of(host: str, port: int, *, probe: bool = False) -> str:
+    """http://host:port; with ``probe``, a wildcard host (0.0.0.0, ::) is reached through loopback."""
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1" if probe else socket.gethostname()
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def check(url: str) -> int:
+    """Print one line saying whether ``url`` answers /health (and its MLflow version); 0 if it does, else 1."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"--check needs an http(s):// URL, got {url!r}")
+    url = url.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            healthy = response.status == 200
+        with urllib.request.urlopen(f"{url}/version", timeout=5) as response:
+            version = response.read().decode().strip()
+    except (urllib.error.URLError, OSError) as err:
+        print(f"unhealthy: {url} does not answer /health ({getattr(err, 'reason', err)})", flush=True)
+        return 1
+    print(f"healthy: {url} (MLflow {version})" if healthy else f"unhealthy: {url}/health did not answer 200",
+          flush=True)
+    return 0 if healthy else 1
+
+
+def resolve(args) -> dict:
+    """The server's settings from the arguments, checked: store, artifacts, host, and the security options."""
+    if not is_loopback(args.host) and not args.allowed_hosts:
+        raise ValueError(f"--host {args.host} listens beyond this machine: pass --allowed-hosts with the host "
+                         f"names clients use (e.g. mlflow.example.com,10.0.0.7:{args.port})")
+    if args.workers < 1 or not 0 < args.port < 65536:
+        raise ValueError("--workers must be ≥ 1 and --port in 1..65535")
+    data = args.data_dir.expanduser().resolve()
+    uri = args.backend_store_uri or f"sqlite:///{data / 'mlflow.db'}"
+    artifacts = args.artifacts_destination or str(data / "artifacts")
+    if args.backend_store_uri is None or args.artifacts_destination is None:
+        data.mkdir(parents=True, exist_ok=True)
+    if "://" not in artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+    if uri.startswith(("http://", "https://")):
+        raise ValueError(f"--backend-store-uri must be a database (sqlite:///…, postgresql://…), not {uri}")
+    from jaxbp.sweeps.tracking import check_reachable  # imported here: --check stays fast (no jax, no mlflow)
+
+    check_reachable(uri)
+    return {"uri": uri, "host": args.host, "port": args.port, "workers": args.workers,
+            "artifacts_destination": artifacts, "allowed_hosts": args.allowed_hosts,
+            "cors_allowed_origins": args.cors_allowed_origins}
+
+
+def _port_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError:
+            return False
+    return True
+
+
+def serve(settings: dict, timeout: float = 90.0) -> int:
+    """Run the server until Ctrl-C or SIGTERM (0), or until it dies (1); its own log goes to stderr."""
+    from jaxbp.app.ui import start_server, stop_server, wait_healthy
+
+    host, port = settings["host"], settings["port"]
+    if not _port_free(host, port):
+        raise OSError(f"port {port} on {host} is already in use; pick another with --port")
+    options = {k: settings[k] for k in ("workers", "artifacts_destination", "allowed_hosts", "cors_allowed_origins")}
+    server = start_server(settings["uri"], host=host, port=port, log=sys.stderr, **options)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))  # stop like Ctrl-C
+    try:
+        wait_healthy(url_of(host, port, probe=True), server, timeout)
+        url = url_of(host, port)
+        print(f"MLflow tracking server ready: {url}  (store {settings['uri']}, artifacts "
+              f"{settings['artifacts_destination']})", flush=True)
+        print(f"clients: MLFLOW_TRACKING_URI={url}  or  jaxbp sweep SPEC --tracking-uri {url}; Ctrl-C stops it",
+              flush=True)
+        status = server.wait()
+        print(f"serve: mlflow server exited with status {status}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as err:
+        print(f"serve: error: {err}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stop_server(server)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.check is not None:
+            return check(args.check or url_of(args.host, args.port, probe=True))
+        return serve(resolve(args), args.timeout)
+    except (ValueError, OSError) as err:
+        print(f"serve: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Training: Algorithm 5.3 (mini-batch gradient descent), one epoch = one compiled ``lax.scan``.
+
+What it is for: ``train(config, data)`` runs ``config.epochs`` epochs; each epoch draws a fresh permutation
+of the training set from the seed, cuts it into ⌊n/m⌋ mini-batches of m examples and scans the update over
+them on the device: gradients by BP1–BP4 (``gradients="bp"``) or ``jax.grad`` (``"autodiff"``), update by
+optax (``"sgd"`` is w ← w − (η/m) Σ_x δ^x (a^x)ᵀ exactly). The last n mod m examples of each permutation
+are left out of that epoch (a different few each epoch), so every step has exactly m examples. After each
+epoch the cost and the accuracies of all splits are measured and handed to the callbacks.
+A NaN or infinite cost stops the run: ``status="diverged"``, with the last finite parameters.
+What it is not: no logging or progress bar (they are callbacks), no sweep (see ``sweep``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxbp.core.autodiff import autodiff_grads
+from jaxbp.core.backprop import backprop_batch
+from jaxbp.core.network import feedforward, init_params, mean_cost
+from jaxbp.core.types import Params, float_dtype
+from jaxbp.training import devices
+from jaxbp.training.config import TrainConfig
+from jaxbp.training.data import Dataset, Split
+from jaxbp.training.diagnostics import flatten, layer_diagnostics
+from jaxbp.training.optim import make_optimizer
+
+Callback = Callable[[dict], None]
+
+
+class TrainResult(NamedTuple):
+    """The trained ``params``, one ``history`` dict per epoch, and how the run ended: ``status`` is
+    "finished", "diverged" or "stopped_early", ``message`` says so in words (e.g. "diverged at epoch 3")."""
+
+    params: Params
+    history: list[dict]
+    status: str = "finished"
+    message: str = ""
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def check_dataset(sizes: Sequence[int], data: Dataset) -> None:
+    """Refuse data that does not fit the network before any compute: widths, NaN/inf, targets outside [0, 1]."""
+    n_in, n_out = sizes[0], sizes[-1]
+    for name in SPLITS:
+        split = getattr(data, name)
+        X, Y = np.asarray(split.X), np.asarray(split.Y)
+        if X.ndim != 2 or X.shape[1] != n_in:
+            raise ValueError(f"sizes[0]={n_in} does not match the {name} inputs of shape {X.shape} ({data.name})")
+        if Y.ndim != 2 or Y.shape != (X.shape[0], n_out):
+            raise ValueError(f"sizes[-1]={n_out} does not match the {name} targets of shape {Y.shape} ({data.name})")
+        if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+            raise ValueError(f"the {name} split of {data.name} holds NaN or infinite values")
+        if Y.size and (Y.min() < 0 or Y.max() > 1):
+            raise ValueError(f"the {name} targets of {data.name} must be one-hot (values in [0, 1])")
+
+
+def on_device(data: Dataset, dtype) -> dict[str, Split]:
+    """Every split of ``data`` as device arrays of ``dtype``, put there once."""
+    return {name: Split(*(jnp.asarray(a, dtype) for a in getattr(data, name))) for name in SPLITS}
+
+
+def make_epoch(config: TrainConfig, n_train: int):
+    """epoch(params, opt_state, key, X, Y, eta, l2) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps.
+
+    ``eta`` and ``l2`` are arguments so that a sweep can ``vmap`` the epoch over configs that differ only
+    in them; ``train`` binds its own as constants."""
+    gradient = backprop_batch if config.gradients == "bp" else autodiff_grads
+    grad = functools.partial(gradient, activation=config.activation, cost=config.cost,
+                             output_activation=config.output_activation)
+    m = config.batch_size
+    n_batches = n_train // m
+
+    def epoch(params, opt_state, key, X, Y, eta, l2):
+        tx = make_optimizer(config, n_train, n_batches, eta, l2)
+
+        def step(state, idx):  # idx: the m example indices of one mini-batch
+            params, opt_state = state
+            updates, opt_state = tx.update(grad(params, X[idx], Y[idx]), opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), None
+
+        batches = jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
+        return jax.lax.scan(step, (params, opt_state), batches)[0]
+
+    return epoch
+
+
+def make_evaluate(config: TrainConfig, n_train: int):
+    """evaluate(params, X, Y, l2) -> (C + (λ/2n) Σ‖w‖², accuracy): the cost being minimised, and the fraction
+    of examples whose largest output is the target's class (for one output: both on the same side of ½)."""
+
+    def evaluate(params, X, Y, l2):
+        cost = mean_cost(params, X, Y, config.activation, config.cost, config.output_activation)
+        cost += 0.5 * l2 / n_train * sum(jnp.sum(layer.w**2) for layer in params)
+        a = feedforward(params, X, config.activation, config.output_activation)[1][-1]
+        hits = (a > 0.5) == (Y > 0.5) if Y.shape[-1] == 1 else jnp.argmax(a, -1) == jnp.argmax(Y, -1)
+        return cost, jnp.mean(hits)
+
+    return evaluate
+
+
+# Fields that shape the compiled program: configs that agree on them train together as one program.
+SHARED = ("sizes", "activation", "output_activation", "cost", "batch_size", "epochs", "optimizer", "schedule",
+          "gradients", "dtype")
+DIAGNOSTIC_EXAMPLES = 1000  # the first this many training examples are the batch of the diagnostics
+
+
+def group_key(config: TrainConfig) -> tuple:
+    """What must agree for configs to train together; eta, l2, seed, init and early_stopping may differ."""
+    return tuple(getattr(config, name) for name in SHARED)
+
+
+def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train a fresh network ``init_params(key(config.seed), config.sizes, config.init)`` on ``data``.
+
+    Each epoch appends {epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy,
+    epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,
+    low_activation_fraction_l} to the history (validation_accuracy is None when the validation split is
+    empty) and calls every callback with that dict. ``epoch_seconds`` is the wall time of the updates."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    return train_together([config], data, callbacks=[lambda _, metrics, cb=cb: cb(metrics) for cb in callbacks])[0]
+
+
+class _Run:
+    """The bookkeeping of one config inside ``train_together``: history, early stopping, how it ended."""
+
+    def __init__(self, config: TrainConfig, index: int):
+        self.config, self.index, self.history, self.best, self.since_best = config, index, [], -1.0, 0
+        self.result: TrainResult | None = None
+
+    def mine(self, stacked: Params) -> Params:
+        """This config's parameters out of the stacked ones of its program."""
+        return jax.tree.map(lambda leaf: leaf[self.index], stacked)
+
+    def record(self, metrics: dict, before: Params, after: Params) -> None:
+        """One epoch's metrics; ``before``/``after`` are the program's stacked parameters around the epoch."""
+        self.history.append(metrics)
+        epoch, config = metrics["epoch"], self.config
+        if not np.isfinite(metrics["train_cost"]):
+            self.result = TrainResult(self.mine(before), self.history, "diverged", f"diverged at epoch {epoch}")
+        elif config.early_stopping:
+            if metrics["validation_accuracy"] > self.best:
+                self.best, self.since_best = metrics["validation_accuracy"], 0
+            else:
+                self.since_best += 1
+            if self.since_best >= config.early_stopping:
+                message = f"stopped early at epoch {epoch}: no better validation accuracy for {self.since_best} epochs"
+                self.result = TrainResult(self.mine(after), self.history, "stopped_early", message)
+        if self.result is None and epoch == config.epochs:
+            self.result = TrainResult(self.mine(after), self.history, "finished", f"finished {epoch} epochs")
+
+
+class Program(NamedTuple):
+    """Configs compiled to train together: ``epoch(params, opt_state, e)`` runs epoch e (1, 2, …) of all of
+    them at once; ``params``/``opt_state`` are the initial ones with a leading config axis; ``measure(params)``
+    gives each config's metrics dict (cost, accuracies, diagnostics)."""
+
+    epoch: Callable
+    params: Params
+    opt_state: object
+    measure: Callable
+
+
+def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
+    """Check ``configs`` against ``data`` and compile their epoch as ONE program, ``vmap``-ed over configs.
+
+    A value that all configs share (η, λ) stays a compile-time constant; one that differs gets the config
+    axis. Where all seeds agree the configs draw the same mini-batches, so XLA computes the first layer's
+    products (forward and BP4, on the shared batch) as one GEMM for all configs. With several local devices
+    the config axis is sharded over them (padded with copies of the last config to a multiple of the device
+    count; ``params`` then has the padded length)."""
+    configs = list(configs)
+    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
+        raise TypeError("configs must be a non-empty sequence of TrainConfig")
+    if len({group_key(c) for c in configs}) != 1:
+        raise ValueError(f"configs trained together must agree on {', '.join(SHARED)}")
+    base, dtype = configs[0], float_dtype(configs[0].dtype)
+    check_dataset(base.sizes, data)
+    n_train = data.train.X.shape[0]
+    if base.batch_size > n_train:
+        raise ValueError(f"batch_size={base.batch_size} is larger than the training set ({n_train} examples)")
+    if any(c.early_stopping for c in configs) and data.validation.X.shape[0] == 0:
+        raise ValueError("early_stopping needs a validation split; load the data with validation > 0")
+    mesh = devices.config_mesh()
+    configs = configs + [configs[-1]] * (devices.padded(len(configs), mesh) - len(configs))
+    splits = devices.replicate(on_device(data, dtype), mesh)
+    keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]  # (init key, shuffle key) per config
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                          *(init_params(k[0], c.sizes, c.init, dtype) for k, c in zip(keys, configs)))
+    hyper = {"eta": [float(c.eta) for c in configs], "l2": [float(c.l2) for c in configs]}
+    constant = {k: v[0] for k, v in hyper.items() if len(set(v)) == 1}
+    # kwargs: vmapped on axis 0
+    varying = devices.shard({k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}, mesh)
+    same_batches = len({c.seed for c in configs}) == 1
+    key_shuffle = keys[0][1] if same_batches else devices.shard(jnp.stack([k[1] for k in keys]), mesh)
+    fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
+    tx = make_optimizer(base, n_train, n_train // base.batch_size, l2=constant.get("l2", 1.0))
+    params = devices.shard(params, mesh)
+    opt_state = devices.shard(jax.vmap(tx.init)(params), mesh)
+    vmapped = jax.vmap(functools.partial(make_epoch(base, n_train), **constant),
+                       (0, 0, None if same_batches else 0, None, None))
+    # compiled ahead, so that an epoch's wall time is training, not compilation
+    compiled = jax.jit(vmapped).lower(params, opt_state, key_shuffle, *splits["train"], **varying).compile()
+
+    def epoch(params, opt_state, e: int):
+        return compiled(params, opt_state, fold(key_shuffle, e), *splits["train"], **varying)
+
+    l2 = varying["l2"] if "l2" in varying else constant["l2"]
+    return Program(epoch, params, opt_state, _make_measure(base, n_train, splits, l2))
+
+
+def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=()) -> list[TrainResult]:
+    """Train configs that share ``group_key`` as ONE compiled program (see ``compile_together``).
+
+    Configs may differ in eta, l2, seed, init and early_stopping; each gives the history it would give
+    alone (within float rounding). A diverged or stopped config keeps its own result while the others go
+    on. ``epoch_seconds`` is the wall time of the whole program's epoch. Callbacks get (config index, that
+    config's epoch metrics)."""
+    program = compile_together(configs, data)
+    params, opt_state = program.params, program.opt_state
+    runs = [_Run(c, k) for k, c in enumerate(configs)]
+    for e in range(1, configs[0].epochs + 1):
+        start = time.perf_counter()
+        new_params, opt_state = jax.block_until_ready(program.epoch(params, opt_state, e))
+        seconds = time.perf_counter() - start
+        rows = program.measure(new_params)
+        for run in runs:
+            if run.result is None:
+                run.record({"epoch": e, **rows[run.index], "epoch_seconds": seconds}, params, new_params)
+                for callback in callbacks:
+                    callback(run.index, run.history[-1])
+        params = new_params
+        if all(run.result is not None for run in runs):
+            break
+    return [run.result for run in runs]
+
+
+def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split], l2):
+    """measure(params with a config axis) -> one metrics dict per config: cost, accuracies, diagnostics."""
+    evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, None if jnp.ndim(l2) == 0 else 0)))
+    X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
+    diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))
+
+    def measure(params) -> list[dict]:
+        scores = {name: jax.device_get(evaluate(params, X, Y, l2)) if X.shape[0] else None
+                  for name, (X, Y) in splits.items()}
+        diagnostics = jax.device_get(diagnose(params))
+        rows = []
+        for k in range(jax.tree.leaves(params)[0].shape[0]):
+            row = {"train_cost": float(scores["train"][0][k])}
+            row.update({f"{name}_accuracy": None if s is None else float(s[1][k]) for name, s in scores.items()})
+            row.update(flatten({name: values[k] for name, values in diagnostics.items()}))
+            rows.append(row)
+        return rows
+
+    return measure
+
+
+def evaluate_splits(config: TrainConfig, params: Params, data: Dataset) -> dict[str, dict]:
+    """{split: {examples, cost, accuracy}} of ``params`` on every split of ``data`` (None where empty)."""
+    evaluate = jax.jit(make_evaluate(config, data.train.X.shape[0]))
+    out = {}
+    for name, (X, Y) in on_device(data, float_dtype(config.dtype)).items():
+        cost, accuracy = map(float, jax.device_get(evaluate(params, X, Y, config.l2))) if X.shape[0] else (None, None)
+        out[name] = {"examples": X.shape[0], "cost": cost, "accuracy": accuracy}
+    return out

@@ -1,0 +1,65 @@
+"""The update rule of a training run, built from optax by the names in ``TrainConfig``.
+
+What it is for: ``make_optimizer`` turns (optimizer, schedule, η, λ) into one optax
+``GradientTransformation``; with ``optimizer="sgd"`` and no λ it is exactly Algorithm 5.3's
+w ← w − η ∇C (∇C being the mean over the mini-batch, i.e. (1/m) Σ_x δ^x (a^x)ᵀ).
+What it is not: no gradients (see ``backprop``/``autodiff``), no loop (see ``train``).
+"""
+
+from __future__ import annotations
+
+import optax
+
+from jaxbp.core.types import Layer, Params
+from jaxbp.training.config import TrainConfig
+
+MOMENTUM = 0.9  # of "momentum" and "nesterov"
+
+OPTAX = {  # by the names in config.OPTIMIZERS
+    "sgd": optax.sgd,
+    "momentum": lambda lr: optax.sgd(lr, momentum=MOMENTUM),
+    "nesterov": lambda lr: optax.sgd(lr, momentum=MOMENTUM, nesterov=True),
+    "adam": optax.adam,
+    "adamw": optax.adamw,
+    "rmsprop": optax.rmsprop,
+    "adagrad": optax.adagrad,
+    "lamb": optax.lamb,
+    "lion": optax.lion,
+}
+
+
+def make_schedule(config: TrainConfig, steps_per_epoch: int, eta=None):
+    """η as a function of the step (an optax schedule), or η itself when constant.
+
+    cosine: cosine decay to 0 over the run; linear: linear decay to 0; exponential: ×0.95 per epoch;
+    warmup_cosine: linear warm-up from 0 over the first epoch, then cosine decay to 0. ``eta`` replaces
+    ``config.eta`` (it may be a traced array, one per config of a sweep)."""
+    eta = config.eta if eta is None else eta
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "constant":
+        return eta
+    if config.schedule == "cosine":
+        return optax.cosine_decay_schedule(eta, total)
+    if config.schedule == "linear":
+        return optax.linear_schedule(eta, 0.0, total)
+    if config.schedule == "exponential":
+        return optax.exponential_decay(eta, steps_per_epoch, 0.95)
+    return optax.warmup_cosine_decay_schedule(0.0, eta, min(steps_per_epoch, total - 1), total)
+
+
+def weights_only(params: Params):
+    """The mask that applies L2 weight decay to every w^l and no b^l (Nielsen ch. 3)."""
+    return tuple(Layer(True, False) for _ in params)
+
+
+def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int, eta=None, l2=None
+                   ) -> optax.GradientTransformation:
+    """The optax transformation of ``config``: L2 decay (λ/n) w on the weights, then the optimizer at η.
+
+    ``eta`` and ``l2`` replace the config's (they may be traced arrays); a λ that is the number 0 adds no
+    decay step at all, so that plain "sgd" is exactly w ← w − η ∇C."""
+    l2 = config.l2 if l2 is None else l2
+    optimizer = OPTAX[config.optimizer](make_schedule(config, steps_per_epoch, eta))
+    if isinstance(l2, (int, float)) and l2 == 0:
+        return optimizer
+    return optax.chain(optax.add_decayed_weights(l2 / n_train, mask=weights_only), optimizer)

@@ -1,0 +1,68 @@
+"""What several test modules share: small random problems, free loopback ports, and the Debian packages some
+tests need (skipped with the package named where it is missing; a failure under CI=true)."""
+
+import os
+import socket
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxbp
+
+# Each pairing: (cost, output activation or None for "same as hidden").
+PAIRINGS = [
+    ("quadratic", None),
+    ("quadratic", "softmax"),
+    ("cross_entropy", "sigmoid"),
+    ("cross_entropy", "softmax"),
+    ("log_likelihood", "softmax"),
+    ("log_likelihood", "sigmoid"),
+]
+# Odd widths, width 1 included (input, hidden and output); depth = number of weight layers.
+WIDTHS = {1: [5, 1], 2: [3, 1, 3], 3: [7, 5, 1, 3], 4: [1, 3, 7, 5, 3]}
+
+
+def problem(sizes, m=6, dtype=jnp.float64, seed=0, scheme="normal"):
+    """Params, inputs X ~ U(0,1) (m, n_in) and targets Y ~ U(0,1) (m, n_out), from one seed."""
+    k_p, k_x, k_y = jax.random.split(jax.random.key(seed), 3)
+    params = jaxbp.init_params(k_p, sizes, scheme, dtype)
+    X = jax.random.uniform(k_x, (m, sizes[0]), dtype)
+    Y = jax.random.uniform(k_y, (m, sizes[-1]), dtype)
+    return params, X, Y
+
+
+def sizes_for(depth, output):
+    """WIDTHS[depth], with at least 3 outputs for softmax (over one output it is the constant 1)."""
+    sizes = list(WIDTHS[depth])
+    if output == "softmax":
+        sizes[-1] = max(sizes[-1], 3)
+    return sizes
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+CHROMIUM = "/usr/bin/chromium"
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+
+
+def require_package(path: str, package: str) -> None:
+    """Skip the calling test, naming the Debian ``package`` to install, when ``path`` is missing; under
+    ``CI=true`` fail instead, so that CI never passes without the browser or the real data."""
+    if Path(path).exists():
+        return
+    why = f"needs Debian's {package} ({path} is missing): apt-get install {package}, or run `make test` as root"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {why}", pytrace=False)
+    pytest.skip(why)

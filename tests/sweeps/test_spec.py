@@ -1,0 +1,109 @@
+"""Sweep specs: parsing, grid and random expansion, and every kind of bad spec refused in one line."""
+
+import pytest
+
+from jaxbp.sweeps.spec import expand, load_spec, parse_spec, points
+
+GOOD = """
+name = "t"
+dataset = "digits"
+[base]
+sizes = [64, 30, 10]
+epochs = 3
+[sweep]
+eta = [0.1, 3.0]
+hidden = [[10], [20, 5]]
+seed = [0, 1]
+"""
+
+
+def write(tmp_path, text, name="spec.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_grid_expansion(tmp_path):
+    spec = load_spec(write(tmp_path, GOOD))
+    items = expand(spec, (64, 10))
+    assert len(items) == 8 and spec.source == GOOD
+    assert items[0][0] == {"eta": 0.1, "hidden": [10], "seed": 0}
+    assert [c.sizes for _, c in items[:4]] == [(64, 10, 10), (64, 10, 10), (64, 20, 5, 10), (64, 20, 5, 10)]
+    assert {(c.eta, c.seed) for _, c in items} == {(e, s) for e in (0.1, 3.0) for s in (0, 1)}
+    assert all(c.epochs == 3 for _, c in items)
+
+
+def test_sizes_default_to_the_dataset():
+    spec = parse_spec({"name": "t", "sweep": {"eta": [1.0]}})
+    ((_, config),) = expand(spec, (784, 10))
+    assert config.sizes == (784, 30, 10)
+
+
+def test_random_mode_is_seeded_and_in_range():
+    table = {"name": "t", "mode": "random", "samples": 50, "sample_seed": 3,
+             "sweep": {"eta": {"log_uniform": [0.01, 10.0]}, "l2": {"uniform": [0.0, 5.0]},
+                       "batch_size": {"int_uniform": [5, 20]}, "activation": {"choice": ["tanh", "sigmoid"]},
+                       "hidden": [[10], [30]]}}
+    a, b = points(parse_spec(table)), points(parse_spec(table))
+    assert a == b and len(a) == 50
+    assert all(0.01 <= p["eta"] <= 10 and 0 <= p["l2"] <= 5 and 5 <= p["batch_size"] <= 20 for p in a)
+    assert {p["activation"] for p in a} == {"tanh", "sigmoid"} and {tuple(p["hidden"]) for p in a} == {(10,), (30,)}
+    assert sum(p["eta"] < 0.316 for p in a) > 10  # log-uniform: about half below the geometric middle
+    assert points(parse_spec({**table, "sample_seed": 4})) != a
+
+
+def test_digest_follows_content_not_formatting():
+    a = parse_spec({"name": "t", "sweep": {"eta": [1.0, 2.0]}}, source="x")
+    b = parse_spec({"name": "t", "sweep": {"eta": [1.0, 2.0]}}, source="y  # other comments")
+    c = parse_spec({"name": "t", "sweep": {"eta": [1.0, 3.0]}})
+    assert a.digest == b.digest != c.digest
+
+
+@pytest.mark.parametrize(
+    "table,error,match",
+    [({"name": "t", "sweeep": {}}, ValueError, "unknown key in spec: 'sweeep'; did you mean 'sweep'"),
+     ({"name": "t", "sweep": {"etaa": [1.0]}}, ValueError, "unknown axis .* 'etaa'; did you mean 'eta'"),
+     ({"name": "t", "base": {"batchsize": 5}}, ValueError, "'batchsize'; did you mean 'batch_size'"),
+     ({"sweep": {}}, ValueError, "missing name"),
+     ({"name": 5}, TypeError, "name must be a string, got int 5"),
+     ({"name": "t", "metric": "accuracy"}, ValueError, "unknown metric .*'accuracy'; did you mean"),
+     ({"name": "t", "sweep": {"eta": []}}, ValueError, r"\[sweep\] eta is empty"),
+     ({"name": "t", "sweep": {"eta": 0.5}}, TypeError, r"\[sweep\] eta must be a list of values, got float"),
+     ({"name": "t", "sweep": {"eta": ["fast"]}}, TypeError, "config {'eta': 'fast'}: eta must be a number"),
+     ({"name": "t", "sweep": {"eta": [-1.0]}}, ValueError, "config {'eta': -1.0}: eta must be > 0"),
+     ({"name": "t", "sweep": {"hidden": [30]}}, TypeError, "list of lists of widths"),
+     ({"name": "t", "sweep": {"eta": {"log_uniform": [0.1, 1]}}}, ValueError, "need mode = \"random\""),
+     ({"name": "t", "mode": "random", "sweep": {}}, ValueError, "needs samples = N"),
+     ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"log_uniform": [0, 1]}}}, ValueError,
+      "log_uniform needs low > 0"),
+     ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"gauss": [0, 1]}}}, ValueError,
+      "must be one of"),
+     ({"name": "t", "samples": 3}, ValueError, "samples only applies to mode = \"random\""),
+     ({"name": "t", "mode": "bayes"}, ValueError, "mode must be one of: grid, random")],
+)
+def test_bad_specs(table, error, match):
+    with pytest.raises(error, match=match):
+        parse_spec(table)
+
+
+def test_sizes_must_fit_the_dataset():
+    spec = parse_spec({"name": "t", "base": {"sizes": [784, 30, 10]}, "sweep": {"eta": [1.0]}})
+    with pytest.raises(ValueError, match=r"sizes \[784, 30, 10\] do not fit dataset 'digits': it has 64 inputs"):
+        expand(spec, (64, 10))
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ValueError, match="cannot read spec .*missing.toml"):
+        load_spec(tmp_path / "missing.toml")
+    with pytest.raises(ValueError, match="is not valid TOML"):
+        load_spec(write(tmp_path, "name = \n"))
+    with pytest.raises(ValueError, match="cannot read spec"):
+        load_spec(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "nielsen_ch1", "fashion_best"])
+def test_shipped_experiments_parse(name):
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).parent.parent / "experiments" / f"{name}.toml")
+    assert spec.name == name and len(points(spec)) >= 1

@@ -1,0 +1,45 @@
+"""The config axis sharded over 4 forced CPU devices gives the single-device results (run in a subprocess,
+since the device count is fixed when JAX starts)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from jaxbp.training.devices import config_mesh, padded
+
+SCRIPT = """
+import json, jax, jaxbp
+from jaxbp.training.loop import compile_together, train_together
+data = jaxbp.load_dataset("xor")
+configs = [jaxbp.TrainConfig(sizes=(2, 8, 2), eta=e, seed=s, epochs=4, batch_size=4, l2=l)
+           for e, s, l in [(0.5, 0, 0.0), (1.0, 1, 1.0), (2.0, 0, 0.0), (3.0, 1, 0.5), (0.2, 0, 0.0), (5.0, 2, 0.0)]]
+program = compile_together(configs, data)
+w = program.params[0].w
+shards = sorted(s.data.shape[0] for s in w.addressable_shards)
+results = train_together(configs, data)
+print(json.dumps({"devices": jax.local_device_count(), "configs": w.shape[0], "shards": shards,
+                  "costs": [[h["train_cost"] for h in r.history] for r in results],
+                  "status": [r.status for r in results]}))
+"""
+
+
+def run(devices: int) -> dict:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_over_four_devices_equals_one_device():
+    one, four = run(1), run(4)
+    assert one["devices"] == 1 and one["configs"] == 6 and one["shards"] == [6]
+    assert four["devices"] == 4 and four["configs"] == 8 and four["shards"] == [2, 2, 2, 2]  # padded 6 → 8
+    assert one["status"] == four["status"] and len(four["costs"]) == 6
+    np.testing.assert_allclose(np.array(four["costs"]), np.array(one["costs"]), rtol=1e-5)
+
+
+def test_one_device_has_no_mesh():
+    assert config_mesh() is None and padded(6, None) == 6
