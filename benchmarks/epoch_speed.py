@@ -1,58 +1,42 @@
-"""Speed of one training epoch of ``jaxbp`` against jax.grad + lax.scan, a jit-per-step loop, NumPy and scikit-learn.
+"""Speed of one training epoch of ``jaxbp`` against a tuned jax.grad + lax.scan anchor, a jit-per-step loop,
+NumPy and scikit-learn.
 
-What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST (``jaxbp.load_dataset
-("fashion-mnist")``: n = 50000 training examples of 784 inputs), network [784, 30, 10], sigmoid, quadratic
-cost, m = 10 (5000 steps), η = 3.0, float32, init "normal", for six implementations run side by side on
-the same data and the same initial parameters:
+What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST (``jaxbp.load_dataset``:
+50000 training, 10000 validation, 10000 test examples), network [784, 30, 10], sigmoid, quadratic cost,
+m = 10 (5000 steps), η = 3.0, float32, init "normal", every method from the same initial parameters (the JAX
+ones also in the same mini-batch order):
 
-1. jaxbp: the compiled epoch that ``jaxbp.train`` runs, built by the same function
-   (``jaxbp.training.loop.compile_together`` with one config): BP1–BP4 inside one ``lax.scan``.
-2. jax.grad + lax.scan, written here independently of jaxbp: ``x @ w.T + b``, sigmoid, mean quadratic
-   cost, ``jax.grad``, ``p - η g`` by ``tree_map``, a shuffled permutation, ``lax.scan`` over the batches.
-3. jit-per-step loop: a jitted SGD step (``jax.grad``) called from Python for each of the 5000 batches,
-   the batches sliced on the host from NumPy arrays (as JAX's own MNIST examples do).
-4. NumPy per-example loop, as in Nielsen's network.py (the lecture's algorithm): for every example of a
-   mini-batch forward, BP1, BP2 backward, accumulate ∇b, ∇w; then w -= (η/m) ∇w. Timed on a fixed subset
-   of ``PER_EXAMPLE_BATCHES`` mini-batches and extrapolated to the epoch (×n/subset).
-5. NumPy matrix mini-batch: the same algorithm with the batch as a matrix (one GEMM per layer and direction).
-6. scikit-learn ``MLPClassifier`` (logistic hidden layer, solver "sgd", batch 10, momentum 0, alpha 0,
-   one epoch = ``fit`` with max_iter=1). Its cost is log-loss on a softmax output, not quadratic on sigmoid.
+1. jaxbp: the epoch ``jaxbp.train`` runs, built by the same function (``jaxbp.training.loop.compile_together``
+   with one config): BP1–BP4 in one ``lax.scan``, each step gathering its rows; then ``program.measure``
+   (cost and accuracy of every split, per-layer diagnostics, as host floats), what ``train`` hands its callbacks.
+2. The anchor, jax.grad + lax.scan written here independently of jaxbp (``x @ w.T + b``, sigmoid, mean
+   quadratic cost, ``jax.grad``, ``p - η g``), in six variants: ``unroll`` ∈ {1, 2, 4} × the mini-batch
+   gathered per step inside the scan ("step") or a permuted copy gathered before it ("upfront"); then its own
+   metrics: cost and accuracy of every split (one jitted forward per split, brought to the host).
+3. jit-per-step loop: a jitted ``jax.grad`` SGD step called from Python for each batch, sliced on the host.
+4.–6. On the CPU: NumPy per-example loop (Nielsen's network.py; ``PER_EXAMPLE_BATCHES`` batches, extrapolated),
+   NumPy matrix mini-batch (one GEMM per layer and direction), scikit-learn ``MLPClassifier`` (sgd, batch 10,
+   momentum 0, alpha 0, max_iter=1; log-loss on a softmax output, so only its time compares).
 
-Repeats: the three jax methods are timed alternately in every repeat (``--repeats``), from the same
-parameters and shuffle key, each epoch waited for with ``jax.block_until_ready``; the slow NumPy and
-scikit-learn methods alternately in fewer repeats (``--slow-repeats``). The table gives the median epoch
-time; "ratio vs jaxbp" is time_method / time_jaxbp (above 1: jaxbp is faster), for grad+scan the median of
-the paired ratios (each pair timed back to back, so load drifting during the run cancels), else the ratio
-of the medians.
+Timing: the JAX methods (jaxbp, six anchors, jit loop) run once per repeat (``--repeats``) in an order
+rotated every repeat, after an untimed warm-up epoch each (all compiled before). Each epoch gives "updates"
+(the epoch until ``jax.block_until_ready``) and "updates + metrics" (until its metrics are on the host: the
+time between two callbacks of a training loop). The best anchor is the variant with the fastest median
+updates + metrics; the verdict is the median of the paired ratios jaxbp / best anchor (pairs from one repeat,
+so drifting load cancels; goal ≤ 1.00); "updates" ratios compare the training alone. The anchors compute no
+diagnostics (jaxbp's measure does, on 1000 examples); picking the best of six noisy medians favours them. NumPy
+and scikit-learn run alternately in ``--slow-repeats`` repeats (``--skip-slow`` leaves them out). Table
+ratios "vs jaxbp" are time_method / time_jaxbp (above 1: jaxbp is faster). GFLOP/s of the jaxbp epoch count
+the GEMMs of a step (forward, BP4, and BP2 for l ≥ 2; also the customary 6m·Σ_l n_l n_{l-1}) against a 2048²
+float32 GEMM under ``jax.jit``.
 
-Achieved GFLOP/s of the jaxbp epoch: the FLOPs of one step are counted from its GEMMs,
+On a shared machine absolute times move with the load; paired ratios are robust but not load-proof (CPU
+contention can move gather-per-step, which XLA may split over threads, against gather-upfront). Afterwards
+the script checks that the methods agree: one-mini-batch updates vs jaxbp's, every anchor's weights after
+100 mini-batches, the anchor's metrics vs ``measure``'s, and the training accuracy after one epoch. Run it
+from the repository root, on CPU or GPU (``--quick``: 3 JAX repeats, no NumPy/scikit-learn rows):
 
-    forward    2·m·Σ_{l=1..L} n_l·n_{l-1}      (net^l = a^{l-1} (w^l)ᵀ)
-    BP4        2·m·Σ_{l=1..L} n_l·n_{l-1}      (∇w^l = (δ^l)ᵀ a^{l-1})
-    BP2        2·m·Σ_{l=2..L} n_l·n_{l-1}      (δ^{l-1} ∝ δ^l w^l; no δ^0 is needed)
-
-so FLOPs/step = 6·m·Σ_l n_l n_{l-1} − 2·m·n_1·n_0 (the customary ≈ 6·m·Σ_l n_l n_{l-1} counts a BP2 for the
-input layer that is never computed; both are printed). Elementwise work (σ, σ', bias, update) is not
-counted. It is compared with the GFLOP/s of a 2048×2048 @ 2048×2048 float32 GEMM under ``jax.jit``,
-measured in the same run on the same device.
-
-Run it from the repository root (on CPU or GPU, unchanged):
-
-    .venv/bin/python benchmarks/epoch_speed.py            # default repeats
-    .venv/bin/python benchmarks/epoch_speed.py --quick    # one repeat each, a rough look
-    .venv/bin/python benchmarks/epoch_speed.py --repeats 15 --slow-repeats 5
-
-Caveats: the NumPy and scikit-learn rows always run on the CPU (with NumPy's BLAS threads), whatever JAX's
-device is; on a GPU the comparison is device against host. The per-example NumPy row is extrapolated from
-``PER_EXAMPLE_BATCHES``·m examples. The scikit-learn row includes its input validation and weight
-initialisation in ``fit`` and computes its loss every batch; it optimises a different cost, so only its
-time is comparable. On a shared machine absolute times move with the load; the paired ratio is the
-robust number, but not load-proof: jaxbp gathers each mini-batch's rows inside the scan (XLA may split that
-gather over threads), grad+scan slices a pre-permuted copy, so CPU contention can move their ratio. On
-recent NVIDIA GPUs the reference GEMM runs at JAX's default float32 matmul precision (which may use TF32),
-as the epoch does. After the timings the script checks that the implementations
-agree: the one-mini-batch update of every implementation against jaxbp's (float32 tolerance), and the
-training accuracy after one epoch from the same start.
+    .venv/bin/python benchmarks/epoch_speed.py [--quick] [--repeats 15] [--slow-repeats 5] [--skip-slow]
 """
 
 from __future__ import annotations
@@ -76,34 +60,33 @@ DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)
 ACTIVATION, COST = "sigmoid", "quadratic"
 ETA, BATCH, INIT, SEED = 3.0, 10, "normal", 0
+# the anchor's variants: name -> (lax.scan unroll, mini-batch gathered per "step" or "upfront")
+ANCHORS = {f"grad+scan u{u} {g}": (u, g) for u in (1, 2, 4) for g in ("step", "upfront")}
 SKLEARN_LR = 0.1  # scikit-learn's step on its own (log-loss) cost; its time hardly depends on it
 PER_EXAMPLE_BATCHES = 500  # the per-example NumPy loop is timed on this many mini-batches and extrapolated
-DEFAULT_REPEATS, DEFAULT_SLOW_REPEATS = 15, 5
+DEFAULT_REPEATS, DEFAULT_SLOW_REPEATS, QUICK_REPEATS = 15, 5, 3
 GEMM_N = 2048
 GEMM_SAMPLE_SECONDS, GEMM_SAMPLES = 0.1, 5
 UPDATE_TOL = 1e-4  # max |Δ| allowed between two float32 implementations of one mini-batch update
-GOALS = {"grad+scan": 1.0, "per-example": 50.0, "sklearn": 10.0}
+METRIC_TOL = 1e-3  # max |Δ| between the anchor's and measure's cost / accuracy of the same parameters
+GOALS = {"anchor": 1.0, "per-example": 50.0, "sklearn": 10.0}
 
 
 def step_flops(sizes=SIZES, m=BATCH) -> tuple[int, int]:
-    """(GEMM FLOPs of one SGD step as computed, the customary 6·m·Σ n_l n_{l-1}): see the module docstring."""
+    """(GEMM FLOPs of one SGD step: forward 2m·Σ_l n_l n_{l-1}, BP4 the same, BP2 2m·Σ_{l≥2} n_l n_{l-1}, no δ^0;
+    the customary 6m·Σ_l n_l n_{l-1}). Elementwise work is not counted."""
     pairs = [n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     return 2 * m * (2 * sum(pairs) + sum(pairs[1:])), 6 * m * sum(pairs)
 
 
 # ---------------------------------------------------------------- 1. jaxbp, as jaxbp.train runs it
 
-def jaxbp_config() -> jaxbp.TrainConfig:
-    return jaxbp.TrainConfig(sizes=SIZES, activation=ACTIVATION, cost=COST, eta=ETA, batch_size=BATCH,
-                             epochs=1, init=INIT, seed=SEED, dtype="float32")
-
-
-def jaxbp_program(config, X, Y):
+def jaxbp_program(config, X, Y, validation=None, test=None):
     """jaxbp's compiled epoch on the training set (X, Y), built by the very function ``jaxbp.train`` uses
     (``compile_together`` with one config): ``program.epoch(params, opt_state, e)`` runs epoch e, whose
     shuffle key is ``fold_in(shuffle key of the seed, e)``; params carry a leading config axis of 1."""
     empty = jaxbp.Split(X[:0], Y[:0])
-    return compile_together([config], jaxbp.Dataset("benchmark", jaxbp.Split(X, Y), empty, empty))
+    return compile_together([config], jaxbp.Dataset("benchmark", jaxbp.Split(X, Y), validation or empty, test or empty))
 
 
 def unstack(tree):
@@ -113,12 +96,17 @@ def unstack(tree):
 
 # ---------------------------------------------------------------- 2./3. jax.grad, independent of jaxbp
 
-def jax_cost(params, X, Y):
-    """Mean over the batch of ½‖y − a‖², a = sigmoid network with ``x @ w.T + b``."""
+def jax_forward(params, X):
+    """Output activations of the sigmoid network, ``x @ w.T + b`` per layer, rows are examples."""
     a = X
     for w, b in params:
         a = jax.nn.sigmoid(a @ w.T + b)
-    return jnp.mean(0.5 * jnp.sum((a - Y) ** 2, axis=-1))
+    return a
+
+
+def jax_cost(params, X, Y):
+    """Mean over the batch of ½‖y − a‖²."""
+    return jnp.mean(0.5 * jnp.sum((jax_forward(params, X) - Y) ** 2, axis=-1))
 
 
 def sgd_step(params, X, Y, eta=ETA):
@@ -126,20 +114,34 @@ def sgd_step(params, X, Y, eta=ETA):
     return jax.tree_util.tree_map(lambda p, g: p - eta * g, params, grads)
 
 
-def make_scan_epoch(n: int, m: int = BATCH):
-    """epoch(params, key, X, Y) -> params: shuffle, cut into ⌊n/m⌋ batches, ``lax.scan`` the SGD step over them."""
+def make_scan_epoch(n: int, m: int = BATCH, unroll: int = 1, gather: str = "upfront"):
+    """epoch(params, key, X, Y) -> params: shuffle, cut into ⌊n/m⌋ batches, ``lax.scan`` the SGD step over
+    them with ``unroll``; gather "upfront": scan over a permuted copy of X, Y; "step": over index batches,
+    each step gathering its m rows."""
     n_batches = n // m
 
     def epoch(params, key, X, Y):
-        perm = jax.random.permutation(key, n)[: n_batches * m]
-        Xb, Yb = X[perm].reshape(n_batches, m, -1), Y[perm].reshape(n_batches, m, -1)
-
-        def body(p, batch):
-            return sgd_step(p, *batch), None
-
-        return jax.lax.scan(body, params, (Xb, Yb))[0]
+        perm = jax.random.permutation(key, n)[: n_batches * m].reshape(n_batches, m)
+        if gather == "upfront":
+            body, xs = (lambda p, batch: (sgd_step(p, *batch), None)), (X[perm], Y[perm])
+        else:
+            body, xs = (lambda p, idx: (sgd_step(p, X[idx], Y[idx]), None)), perm
+        return jax.lax.scan(body, params, xs, unroll=unroll)[0]
 
     return jax.jit(epoch)
+
+
+def make_anchor_metrics(splits: dict):
+    """metrics(params) -> {split: (cost, accuracy)} as host floats: mean ½‖y − a‖² and the fraction whose
+    largest output is the target's class, on every non-empty split (one jitted forward each)."""
+
+    @jax.jit
+    def evaluate(params, X, Y):
+        a = jax_forward(params, X)
+        return jnp.mean(0.5 * jnp.sum((a - Y) ** 2, axis=-1)), jnp.mean(jnp.argmax(a, -1) == jnp.argmax(Y, -1))
+
+    return lambda params: {name: tuple(map(float, jax.device_get(evaluate(params, X, Y))))
+                           for name, (X, Y) in splits.items() if X.shape[0]}
 
 
 jit_step = jax.jit(sgd_step)
@@ -147,9 +149,8 @@ jit_step = jax.jit(sgd_step)
 
 def loop_epoch(params, X_np, Y_np, rng, m=BATCH):
     """One epoch of Python-loop SGD: host permutation, host slices, one jitted step per batch."""
-    n = X_np.shape[0]
-    perm = rng.permutation(n)
-    for i in range(n // m):
+    perm = rng.permutation(X_np.shape[0])
+    for i in range(len(perm) // m):
         idx = perm[i * m:(i + 1) * m]
         params = jit_step(params, X_np[idx], Y_np[idx])
     return jax.block_until_ready(params)
@@ -224,8 +225,9 @@ def numpy_params(params, column: bool):
 
 
 def numpy_epoch(update, ws, bs, X, Y, rng, n_batches, m=BATCH):
-    """``n_batches`` mini-batches of a fresh permutation, each applied by ``update`` (in place)."""
-    perm = rng.permutation(X.shape[0])
+    """``n_batches`` mini-batches of a fresh permutation (in order where rng is None), applied by ``update``
+    in place."""
+    perm = rng.permutation(X.shape[0]) if rng is not None else np.arange(X.shape[0])
     for i in range(n_batches):
         idx = perm[i * m:(i + 1) * m]
         update(ws, bs, X[idx], Y[idx])
@@ -253,46 +255,56 @@ def seconds(fn, *args):
 
 def gemm_gflops() -> float:
     """GFLOP/s of a GEMM_N³ float32 matmul under jit: median over samples of a loop lasting ≥ GEMM_SAMPLE_SECONDS."""
-    ka, kb = jax.random.split(jax.random.key(SEED))
-    a = jax.random.normal(ka, (GEMM_N, GEMM_N), jnp.float32)
-    b = jax.random.normal(kb, (GEMM_N, GEMM_N), jnp.float32)
+    a, b = (jax.random.normal(k, (GEMM_N, GEMM_N), jnp.float32) for k in jax.random.split(jax.random.key(SEED)))
     matmul = jax.jit(jnp.matmul)
     jax.block_until_ready(matmul(a, b))
-    calls, elapsed = 1, 0.0
-    while True:
+
+    def loop(calls: int) -> float:
         start = time.perf_counter()
         for _ in range(calls):
             jax.block_until_ready(matmul(a, b))
-        elapsed = time.perf_counter() - start
-        if elapsed >= GEMM_SAMPLE_SECONDS:
-            break
+        return time.perf_counter() - start
+
+    calls = 1
+    while loop(calls) < GEMM_SAMPLE_SECONDS:
         calls *= 2
-    rates = [2 * GEMM_N**3 * calls / elapsed]
-    for _ in range(GEMM_SAMPLES - 1):
-        start = time.perf_counter()
-        for _ in range(calls):
-            jax.block_until_ready(matmul(a, b))
-        rates.append(2 * GEMM_N**3 * calls / (time.perf_counter() - start))
-    return statistics.median(rates) / 1e9
+    return statistics.median(2 * GEMM_N**3 * calls / loop(calls) for _ in range(GEMM_SAMPLES)) / 1e9
 
 
-def accuracy(ws, bs, X, labels) -> float:
-    """Fraction of rows of X whose largest output (NumPy forward pass, biases flattened) is the label."""
+def accuracy(pairs, X, labels) -> float:
+    """Fraction of rows of X whose largest output (NumPy forward pass of (w, b) pairs) is the label."""
     a = X
-    for w, b in zip(ws, bs):
+    for w, b in pairs:
         a = np_sigmoid(a @ np.asarray(w).T + np.asarray(b).reshape(-1))
     return float(np.mean(np.argmax(a, axis=1) == labels))
 
 
+def timed(epoch, metrics) -> tuple[float, float]:
+    """(seconds of the updates, seconds from the epoch's start until its metrics are on the host)."""
+    start = time.perf_counter()
+    params = jax.block_until_ready(epoch())
+    updated = time.perf_counter()
+    metrics(params)
+    return updated - start, time.perf_counter() - start
+
+
+def paired(num: list[float], den: list[float]) -> float:
+    """Median of the ratios of times taken in the same repeat."""
+    return statistics.median(a / b for a, b in zip(num, den))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, help=f"timed epochs per jax method (default {DEFAULT_REPEATS})")
+    parser.add_argument("--repeats", type=int, help=f"timed epochs per JAX method (default {DEFAULT_REPEATS})")
     parser.add_argument("--slow-repeats", type=int,
                         help=f"timed epochs per NumPy / scikit-learn method (default {DEFAULT_SLOW_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help="one repeat of everything, a rough look")
+    parser.add_argument("--skip-slow", action="store_true", help="leave out the NumPy and scikit-learn rows")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a rough look: {QUICK_REPEATS} JAX repeats (unless --repeats), implies --skip-slow")
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else 1 if args.quick else DEFAULT_REPEATS
-    slow_repeats = args.slow_repeats if args.slow_repeats is not None else 1 if args.quick else DEFAULT_SLOW_REPEATS
+    repeats = args.repeats if args.repeats is not None else QUICK_REPEATS if args.quick else DEFAULT_REPEATS
+    slow_repeats = args.slow_repeats if args.slow_repeats is not None else DEFAULT_SLOW_REPEATS
+    skip_slow = args.skip_slow or args.quick
     if repeats < 1 or slow_repeats < 1:
         parser.error("--repeats and --slow-repeats must be at least 1")
 
@@ -303,36 +315,45 @@ def main(argv: list[str] | None = None) -> None:
     labels = np.argmax(Y_np, axis=1)
     n, m = X_np.shape[0], BATCH
     n_batches = n // m
-    print(f"{DATASET}: n={n} train examples, sizes={list(SIZES)}, {ACTIVATION}, {COST} cost, m={m} "
-          f"({n_batches} steps/epoch), eta={ETA}, float32, init={INIT}; jax methods: median of {repeats} "
-          f"interleaved epochs; NumPy/scikit-learn: median of {slow_repeats}\n", flush=True)
+    print(f"{DATASET}: n={n} train (+{data.validation.X.shape[0]} validation, {data.test.X.shape[0]} test) "
+          f"examples, sizes={list(SIZES)}, {ACTIVATION}, {COST} cost, m={m} ({n_batches} steps/epoch), eta={ETA}, "
+          f"float32, init={INIT}; JAX methods: median of {repeats} interleaved epochs"
+          + ("" if skip_slow else f"; NumPy/scikit-learn: median of {slow_repeats}") + "\n", flush=True)
 
-    config = jaxbp_config()
+    config = jaxbp.TrainConfig(sizes=SIZES, activation=ACTIVATION, cost=COST, eta=ETA, batch_size=BATCH, epochs=1,
+                               init=INIT, seed=SEED, dtype="float32")
     key_shuffle = jax.random.split(jax.random.key(config.seed))[1]  # as jaxbp.train splits the seed
-    program = jaxbp_program(config, X, Y)
+    program = jaxbp_program(config, X, Y, data.validation, data.test)
     params, opt_state = program.params, program.opt_state
     plain = unstack(params)  # the same initial values as plain (w, b) pairs
     single = jax.tree.map(lambda leaf: leaf[0], params)  # and as one network's tuple of Layer
+    anchor_metrics = make_anchor_metrics({"train": data.train, "validation": data.validation, "test": data.test})
 
-    scan_fn = make_scan_epoch(n).lower(plain, key_shuffle, X, Y).compile()
-    # warm-up: one untimed epoch each (the jit step compiles on its first call)
-    jax.block_until_ready(program.epoch(params, opt_state, 1))
-    jax.block_until_ready(scan_fn(plain, key_shuffle, X, Y))
-    jax.block_until_ready(jit_step(plain, X_np[:m], Y_np[:m]))
+    # method -> (epoch(e) -> params, metrics(params)); epoch e shuffles with fold_in(key_shuffle, e) everywhere
+    methods = {"jaxbp": (lambda e: program.epoch(params, opt_state, e)[0], program.measure)}
+    keys = {e: jax.random.fold_in(key_shuffle, e) for e in range(1, repeats + 1)}
+    for name, (u, g) in ANCHORS.items():
+        fn = make_scan_epoch(n, unroll=u, gather=g).lower(plain, key_shuffle, X, Y).compile()
+        methods[name] = (lambda e, fn=fn: fn(plain, keys[e], X, Y), anchor_metrics)
+    methods["jit-loop"] = (lambda e: loop_epoch(plain, X_np, Y_np, np.random.default_rng(e)), lambda p: None)
+    for epoch, metrics in methods.values():  # warm-up: every function compiled and run once, untimed
+        timed(lambda epoch=epoch: epoch(1), metrics)
 
-    fast = {"jaxbp": [], "grad+scan": [], "jit-loop": []}
+    updates = {name: [] for name in methods}
+    between = {name: [] for name in methods}  # updates + metrics: the time between two callbacks
+    names = list(methods)
     for r in range(repeats):
-        key = jax.random.fold_in(key_shuffle, r + 1)
-        fast["jaxbp"].append(seconds(lambda r=r: jax.block_until_ready(program.epoch(params, opt_state, r + 1)))[0])
-        fast["grad+scan"].append(seconds(lambda key=key: jax.block_until_ready(scan_fn(plain, key, X, Y)))[0])
-        fast["jit-loop"].append(seconds(loop_epoch, plain, X_np, Y_np, np.random.default_rng(r))[0])
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            epoch, metrics = methods[name]
+            t_updates, t_between = timed(lambda epoch=epoch, e=r + 1: epoch(e), metrics)
+            updates[name].append(t_updates)
+            between[name].append(t_between)
 
     slow = {"per-example": [], "matrix": [], "sklearn": []}
     with np.errstate(over="ignore"):  # exp(−z) of float32 may overflow to inf: σ is then exactly 0, as wanted
-        sklearn_epoch(X_np[:100], labels[:100])  # warm-up: scikit-learn's first fit pays one-off costs
-        ws, bs = numpy_params(single, column=True)
-        numpy_epoch(nielsen_update, ws, bs, X_np, Y_np, np.random.default_rng(0), 1)
-        for r in range(slow_repeats):
+        for r in range(0 if skip_slow else slow_repeats):
+            if r == 0:  # warm-up: scikit-learn's first fit pays one-off costs
+                sklearn_epoch(X_np[:100], labels[:100])
             ws, bs = numpy_params(single, column=True)
             t = seconds(numpy_epoch, nielsen_update, ws, bs, X_np, Y_np, np.random.default_rng(r),
                         PER_EXAMPLE_BATCHES)[0]
@@ -344,25 +365,42 @@ def main(argv: list[str] | None = None) -> None:
             t, model = seconds(sklearn_epoch, X_np, labels)
             slow["sklearn"].append(t)
 
-    med = {name: statistics.median(ts) for name, ts in {**fast, **slow}.items()}
-    paired = statistics.median(s / j for s, j in zip(fast["grad+scan"], fast["jaxbp"]))  # grad+scan / jaxbp
+    med = {name: statistics.median(ts) for name, ts in {**updates, **slow}.items() if ts}
+    med_between = {name: statistics.median(between[name]) for name in ["jaxbp", *ANCHORS]}
+    best = min(ANCHORS, key=med_between.get)
+
+    print("jax.grad + lax.scan anchor variants (u = lax.scan unroll; gather per step or upfront), jaxbp / variant "
+          "as medians of paired ratios:\n")
+    print("| method | updates s (median) | updates + metrics s (median) | jaxbp / method, updates "
+          "| jaxbp / method, updates + metrics |")
+    print("|---|---:|---:|---:|---:|")
+    for name in ["jaxbp", *ANCHORS]:
+        label = f"**{name}** (best)" if name == best else name
+        print(f"| {label} | {med[name]:.3f} | {med_between[name]:.3f} | {paired(updates['jaxbp'], updates[name]):.2f} "
+              f"| {paired(between['jaxbp'], between[name]):.2f} |")
+    metrics_only = {name: statistics.median(b - u for b, u in zip(between[name], updates[name])) for name in ANCHORS}
+    print(f"\nmetrics alone (median): jaxbp program.measure (cost, accuracy of all splits, diagnostics) "
+          f"{statistics.median(b - u for b, u in zip(between['jaxbp'], updates['jaxbp'])):.3f} s; anchors' cost and "
+          f"accuracy of all splits {min(metrics_only.values()):.3f}–{max(metrics_only.values()):.3f} s. "
+          "best = fastest median of updates + metrics.\n")
+
     extrapolated = f"extrapolated from {PER_EXAMPLE_BATCHES * m} examples"
-    rows = [
-        ("jaxbp (BP1–BP4 in one compiled lax.scan)", "jaxbp", ""),
-        ("jax.grad + lax.scan", "grad+scan", "paired"),
-        ("jit-per-step Python loop (jax.grad)", "jit-loop", ""),
-        (f"NumPy per-example loop (Nielsen), {extrapolated}", "per-example", ""),
-        ("NumPy matrix mini-batch", "matrix", ""),
-        ("scikit-learn MLPClassifier sgd ¹", "sklearn", ""),
-    ]
-    print("| method | epoch seconds (median) | examples/s | ratio vs jaxbp |")
+    rows = [("jaxbp (BP1–BP4 in one compiled lax.scan)", "jaxbp", False),
+            (f"jax.grad + lax.scan, best variant ({best})", best, True),
+            ("jax.grad + lax.scan, unroll 1, gather upfront (untuned)", "grad+scan u1 upfront", True),
+            ("jit-per-step Python loop (jax.grad)", "jit-loop", False)]
+    if not skip_slow:
+        rows += [(f"NumPy per-example loop (Nielsen), {extrapolated}", "per-example", False),
+                 ("NumPy matrix mini-batch", "matrix", False), ("scikit-learn MLPClassifier sgd ¹", "sklearn", False)]
+    print("| method | epoch seconds (median, updates) | examples/s | ratio vs jaxbp |")
     print("|---|---:|---:|---:|")
-    for label, name, how in rows:
-        ratio = paired if how == "paired" else med[name] / med["jaxbp"]
-        print(f"| {label} | {med[name]:.3f} | {n / med[name]:,.0f} | {ratio:.2f}{' (paired)' if how else ''} |")
-    print("\n¹ scikit-learn minimises log-loss on a softmax output (not quadratic cost on sigmoid outputs), "
-          f"η={SKLEARN_LR}, alpha=0; its fit() also validates the input and initialises the weights.")
-    print("ratio = time_method / time_jaxbp (>1: jaxbp faster); grad+scan: median of paired ratios, "
+    for label, name, is_paired in rows:
+        ratio = paired(updates[name], updates["jaxbp"]) if is_paired else med[name] / med["jaxbp"]
+        print(f"| {label} | {med[name]:.3f} | {n / med[name]:,.0f} | {ratio:.2f}{' (paired)' if is_paired else ''} |")
+    if not skip_slow:
+        print("\n¹ scikit-learn minimises log-loss on a softmax output (not quadratic cost on sigmoid outputs), "
+              f"η={SKLEARN_LR}, alpha=0; its fit() also validates the input and initialises the weights.")
+    print("ratio = time_method / time_jaxbp (>1: jaxbp faster); anchors: median of paired ratios, "
           "others: ratio of medians.\n")
 
     flops, flops_6 = step_flops()
@@ -372,15 +410,15 @@ def main(argv: list[str] | None = None) -> None:
           f" by the 6·m·Σ n_l n_(l-1) convention) vs {GEMM_N}² float32 GEMM {peak:.1f} -> "
           f"{achieved / peak:.1%} of GEMM rate")
 
-    ratio_scan = 1 / paired  # jaxbp / grad+scan
-    vs_loop, vs_sklearn = med["per-example"] / med["jaxbp"], med["sklearn"] / med["jaxbp"]
-    checks = [
-        (f"jaxbp / grad+scan = {ratio_scan:.2f} (goal ≤ {GOALS['grad+scan']:.1f})", ratio_scan <= GOALS["grad+scan"]),
-        (f"per-example NumPy / jaxbp = {vs_loop:.0f}× (goal ≥ {GOALS['per-example']:.0f}×)",
-         vs_loop >= GOALS["per-example"]),
-        (f"scikit-learn / jaxbp = {vs_sklearn:.1f}× (goal ≥ {GOALS['sklearn']:.0f}×)",
-         vs_sklearn >= GOALS["sklearn"]),
-    ]
+    vs_best, vs_best_updates = paired(between["jaxbp"], between[best]), paired(updates["jaxbp"], updates[best])
+    checks = [(f"jaxbp / best anchor ({best}) = {vs_best:.2f} updates + metrics, {vs_best_updates:.2f} updates "
+               f"(goal ≤ {GOALS['anchor']:.2f})", vs_best <= GOALS["anchor"])]
+    if not skip_slow:
+        vs_loop, vs_sklearn = med["per-example"] / med["jaxbp"], med["sklearn"] / med["jaxbp"]
+        checks += [(f"per-example NumPy / jaxbp = {vs_loop:.0f}× (goal ≥ {GOALS['per-example']:.0f}×)",
+                    vs_loop >= GOALS["per-example"]),
+                   (f"scikit-learn / jaxbp = {vs_sklearn:.1f}× (goal ≥ {GOALS['sklearn']:.0f}×)",
+                    vs_sklearn >= GOALS["sklearn"])]
     print("verdict: " + "; ".join(f"{text} {'PASS' if ok else 'FAIL'}" for text, ok in checks) + "\n", flush=True)
 
     # ------------------------------------------------------------ sanity: the same algorithm everywhere
@@ -388,15 +426,10 @@ def main(argv: list[str] | None = None) -> None:
     one = jaxbp_program(config, X[:m], Y[:m])  # a one-batch training set: one step of the epoch
     ref = [(np.asarray(w), np.asarray(b)) for w, b in unstack(one.epoch(one.params, one.opt_state, 1)[0])]
     with np.errstate(over="ignore"):
-        ws, bs = numpy_params(single, column=True)
-        nielsen_update(ws, bs, Xb, Yb)
-        per_example = list(zip(ws, bs))
-        ws, bs = numpy_params(single, column=False)
-        matrix_update(ws, bs, Xb, Yb)
-        matrix = list(zip(ws, bs))
-    scan_one = make_scan_epoch(m)(plain, key_shuffle, X[:m], Y[:m])
-    others = {"per-example": per_example, "matrix": matrix, "grad+scan": scan_one,
-              "jit-step": jit_step(plain, Xb, Yb)}
+        per_example, matrix = (numpy_epoch(update, *numpy_params(single, column), Xb, Yb, None, 1)
+                               for update, column in ((nielsen_update, True), (matrix_update, False)))
+    others = {"per-example": zip(*per_example), "matrix": zip(*matrix), "jit-step": jit_step(plain, Xb, Yb),
+              "grad+scan": make_scan_epoch(m)(plain, key_shuffle, X[:m], Y[:m])}
     diffs = {name: max(float(np.max(np.abs(np.asarray(p).reshape(r.shape) - r)))
                        for (w, b), (rw, rb) in zip(upd, ref) for p, r in ((w, rw), (b, rb)))
              for name, upd in others.items()}
@@ -405,24 +438,32 @@ def main(argv: list[str] | None = None) -> None:
     for name, d in diffs.items():
         assert d <= UPDATE_TOL, f"{name} update differs from jaxbp's by {d:.2e} > {UPDATE_TOL:.0e}"
 
-    key = jax.random.fold_in(key_shuffle, 1)
-    acc_jaxbp = accuracy(*zip(*unstack(program.epoch(params, opt_state, 1)[0])), X_np, labels)
-    acc_scan = accuracy(*zip(*scan_fn(plain, key, X, Y)), X_np, labels)
-    acc_loop = accuracy(*zip(*loop_epoch(plain, X_np, Y_np, np.random.default_rng(0))), X_np, labels)
-    acc_matrix = accuracy(*matrix_result, X_np, labels)
-    acc_sklearn = float(model.score(X_np, labels))
-    print(f"train accuracy after 1 epoch from the same start: jaxbp {acc_jaxbp:.4f}, grad+scan {acc_scan:.4f}, "
-          f"jit-loop {acc_loop:.4f}, NumPy matrix {acc_matrix:.4f}, scikit-learn¹ {acc_sklearn:.4f}")
-    # Over a whole epoch at η = 3 SGD amplifies rounding (even in float64 the two runs' weights end O(1) apart,
-    # with equal accuracy), so the trajectories are compared over the first 100 mini-batches, where they agree.
+    # Over a whole epoch at η = 3 SGD amplifies rounding (even in float64 two runs' weights end O(1) apart, with
+    # equal accuracy), so the trajectories are compared over the first 100 mini-batches, where they agree.
+    key = keys[1]
     short = jaxbp_program(config, X[:100 * m], Y[:100 * m])
-    ours = unstack(short.epoch(short.params, short.opt_state, 1)[0])
-    theirs = make_scan_epoch(100 * m)(plain, key, X[:100 * m], Y[:100 * m])
-    drift = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
-    print(f"after 100 mini-batches from the same start and order, max |Δweights| jaxbp vs grad+scan: {drift:.1e}")
-    assert drift <= 1e-3, "jaxbp and grad+scan train differently"
-    assert min(acc_jaxbp, acc_scan) > 0.7, "an epoch did not learn"
+    ours = jax.tree.leaves(unstack(short.epoch(short.params, short.opt_state, 1)[0]))
+    drift = {name: max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(
+        ours, jax.tree.leaves(make_scan_epoch(100 * m, unroll=u, gather=g)(plain, key, X[:100 * m], Y[:100 * m]))))
+        for name, (u, g) in ANCHORS.items()}
+    print(f"after 100 mini-batches from the same start and order, max |Δweights| vs jaxbp: "
+          f"{max(drift.values()):.1e} (worst of the {len(drift)} anchor variants)")
+    assert max(drift.values()) <= 1e-3, f"jaxbp and grad+scan train differently: {drift}"
+
+    trained = program.epoch(params, opt_state, 1)[0]
+    row, theirs = program.measure(trained)[0], anchor_metrics(unstack(trained))
+    gap = max(abs(row[f"{split}_{what}"] - theirs[split][k]) for split in theirs
+              for k, what in enumerate(("cost", "accuracy")) if f"{split}_{what}" in row)
+    print(f"metrics of the same parameters, max |Δ| anchor vs program.measure: {gap:.1e} (tolerance {METRIC_TOL:.0e})")
+    assert gap <= METRIC_TOL, "the anchor's metrics are not measure's"
+
+    accs = {"jaxbp": unstack(trained), best: methods[best][0](1), "jit-loop": methods["jit-loop"][0](0)}
+    accs = {name: accuracy(pairs, X_np, labels) for name, pairs in accs.items()}
+    if not skip_slow:
+        accs.update({"NumPy matrix": accuracy(zip(*matrix_result), X_np, labels),
+                     "scikit-learn¹": float(model.score(X_np, labels))})
+    print("train accuracy after 1 epoch from the same start: " + ", ".join(f"{k} {v:.4f}" for k, v in accs.items()))
+    assert min(accs["jaxbp"], accs[best]) > 0.7, "an epoch did not learn"
 
 
 if __name__ == "__main__":

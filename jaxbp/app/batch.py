@@ -3,8 +3,9 @@
 What it is for: ``run_batch`` checks every spec first (``load_spec``), then runs each valid one with
 ``jaxbp.sweeps.run.run_sweep``, writing what the sweep would print (progress as plain lines, the ranked table,
 timings, or the error and its traceback) to ``<log_dir>/<spec stem>.log``, and returns one ``BatchEntry`` per
-spec; ``run_batch_command`` adds the summary table and the exit status. A later Ray executor reuses these entries.
-What it is not: no training or tracking logic (see ``jaxbp.sweeps.run``), no scheduling across machines, no retries.
+spec; ``run_batch_command`` adds the summary table and the exit status.
+What it is not: no training or tracking logic (see ``jaxbp.sweeps.run``), no retries; specs run one after
+another in this process (a sweep's groups go to Ray workers with ``jaxbp sweep SPEC --executor ray``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from jaxbp.app.commands import format_metrics, sweep_table
+from jaxbp.app.console import format_metrics, quiet_libraries, sweep_table, sweep_timing
 from jaxbp.sweeps.run import SweepIncomplete, run_sweep
 from jaxbp.sweeps.spec import load_spec, points
 from jaxbp.sweeps.tracking import check_reachable, resolve_uri
@@ -105,12 +106,7 @@ def _run_one(spec, uri: str, resume: bool, log: Path) -> tuple[str, object, str]
                 console.print(traceback.format_exc(), markup=False)
             return "failed", None, _one_line(err)
         console.print(sweep_table(result, spec.metric))
-        s = result.seconds
-        if result.already_finished:
-            write(f"nothing to resume: the newest sweep of this spec finished ({len(result.rows)} configs)")
-        else:
-            write(f"{len(result.rows)} configs in {s['total']:.1f} s: training {s['training']:.1f} s, "
-                  f"logging {s['logging']:.1f} s, plots {s['plotting']:.1f} s")
+        write(sweep_timing(result))
         write(f"parent run {result.parent_run_id} in {result.tracking_uri}")
         write(f"compare view: {result.compare_url}")
         return "finished", result, ""
@@ -124,8 +120,9 @@ def run_batch(specs, tracking_uri: str | None = None, *, keep_going: bool = Fals
     log). Without ``keep_going`` the batch stops at the first invalid or failed spec and every spec not yet
     run is ``skipped`` (so one broken spec means nothing trains); with it, the others still run. ``resume``
     is passed to each ``run_sweep``: it finishes an unfinished sweep of that spec, while a spec whose last
-    sweep finished is run again as a new sweep. ``on_start(i, spec, log)`` and ``on_done(i, entry)`` let a
-    caller report as it goes. Raises ValueError (one line) if the tracking store is unreachable at the start."""
+    sweep finished is reported ``finished`` with that sweep's results, and nothing is trained.
+    ``on_start(i, spec, log)`` and ``on_done(i, entry)`` let a caller report as it goes. Raises ValueError
+    (one line) if the tracking store is unreachable at the start."""
     paths = [Path(s) for s in specs]
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
@@ -154,7 +151,7 @@ def run_batch(specs, tracking_uri: str | None = None, *, keep_going: bool = Fals
                 status, result, message = _run_one(spec, uri, resume, log)
             except KeyboardInterrupt:
                 status, result, message, stop = "failed", None, "interrupted", "the batch was interrupted"
-            best = result.rows[0]["value"] if result is not None and result.rows else None
+            best = result.rows[0].value if result is not None and result.rows else None
             entry = BatchEntry(str(path), status, spec.metric, best, result and result.parent_run_id, log,
                                time.perf_counter() - began, message)
             if status != "finished" and not keep_going:
@@ -183,6 +180,7 @@ def summary_table(entries: list[BatchEntry]) -> Table:
 def run_batch_command(specs, tracking_uri=None, *, keep_going=False, resume=False,
                       log_dir: Path = Path("batch-logs")) -> int:
     """``jaxbp batch``: run the batch with a line per spec, then the summary; 0 if every spec finished, else 1."""
+    quiet_libraries()
     console = Console(highlight=False, soft_wrap=True)  # one line per spec, whatever the width
     if not console.is_terminal:
         console.width = max(console.width, 200)  # a log or CI: keep run ids and paths whole

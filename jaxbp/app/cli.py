@@ -147,7 +147,7 @@ def batch(
     specs: list[Path] = typer.Argument(..., help="Sweep specs (TOML), run one after another in this order."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow store for every spec (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Run the other specs when one is invalid or fails (default: stop, and skip the rest)."),
-    resume: bool = typer.Option(False, "--resume", help="Run each spec as jaxbp sweep --resume: finish its unfinished sweep (a finished one runs again)."),
+    resume: bool = typer.Option(False, "--resume", help="Run each spec as jaxbp sweep --resume: finish its unfinished sweep (a finished one is reported, not rerun)."),
     log_dir: Path = typer.Option(Path("batch-logs"), help="One log per spec, <log-dir>/<spec stem>.log: progress, ranked table, timings or the error."),
 ):
     """Run a queue of sweep specs unattended: every spec checked first, a log per spec, a summary table at the end.
@@ -160,6 +160,21 @@ def batch(
 
 
 @app.command()
+def plot(
+    run_id: str = typer.Argument(..., help="A config's child run id (as in results.csv or the MLflow UI)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+    output: Optional[Path] = typer.Option(None, help="The PNG to write (default: <run id>.png here)."),
+    log: bool = typer.Option(False, "--log", help="Also attach it to the run as learning_curves.png (the UI shows it)."),
+):
+    """Draw one config's learning curves per layer (cost, accuracies, mean |δ^l|, saturated fractions) from MLflow.
+
+    A sweep draws them for its best configs only; this draws any other on demand."""
+    from jaxbp.app import commands
+
+    commands.run_plot(run_id, tracking_uri, output or Path(f"{run_id}.png"), log=log)
+
+
+@app.command()
 def ui(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),
@@ -169,6 +184,14 @@ def ui(
     from jaxbp.app import commands as reporting
 
     raise typer.Exit(reporting.run_ui(tracking_uri, host, port))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def server(ctx: typer.Context):
+    """The team's MLflow tracking server: start it and wait until healthy, or --check one (jaxbp server --help)."""
+    from jaxbp.app.server import main as server_main
+
+    raise typer.Exit(server_main(ctx.args))
 
 
 def _validation(value: float | None) -> int | float | None:

@@ -1,4 +1,4 @@
-"""The team's MLflow tracking server: ``python -m jaxbp.app.server`` starts ``mlflow server`` and waits
+"""The team's MLflow tracking server: ``jaxbp server`` starts ``mlflow server`` and waits
 until it answers ``/health``; ``--check URL`` is a one-line health check for scripts and monitors.
 
 What it is for: one documented way to run the shared server: a backend store (SQLite under ``--data-dir`` by
@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-PROG = "python -m jaxbp.app.server"
+PROG = "jaxbp server"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from jaxbp.training.config import TrainConfig
 
-METRICS = {"validation_accuracy": "max", "test_accuracy": "max", "train_accuracy": "max", "train_cost": "min"}
+METRICS = {"validation_accuracy": "max", "test_accuracy": "max", "train_accuracy": "max",
+           "validation_cost": "min", "test_cost": "min", "train_cost": "min"}
 MODES = ("grid", "random")
 RANGES = ("log_uniform", "uniform", "int_uniform", "choice")
 TOP_KEYS = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "description", "base", "sweep")

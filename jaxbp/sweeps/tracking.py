@@ -29,7 +29,7 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
-SWEEP_STATUS = "jaxbp.sweep_status"
+SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
 MAX_METRICS, MAX_PARAMS = 800, 100  # per log_batch call: MLflow takes ≤ 1000 entries, ≤ 100 of them params
 
 
@@ -168,7 +168,8 @@ class Tracker:
         """One config's child run: params, per-epoch metrics, tags, artifacts; FINISHED only once complete."""
         run = self.client.create_run(self.experiment_id, run_name=name, tags={
             "mlflow.parentRunId": parent_id, KIND: "config", INDEX: str(record["index"]),
-            CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"]})
+            CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"],
+            EPOCHS: str(len(record["history"]))})
         run_id = run.info.run_id
         extra = [Metric(k, float(v), int(time.time() * 1000), step) for k, v, step in (
             ("grad_agreement", record["grad_agreement_start"], 0),
@@ -189,13 +190,9 @@ class Tracker:
         self.log(parent_id, metrics=metrics, tags={SWEEP_STATUS: "finished", "best_run_id": best_run_id or "none"})
         self.client.set_terminated(parent_id, "FINISHED")
 
-    def history(self, run_id: str, keys) -> list[dict]:
-        """A child's per-epoch metrics ``keys`` read back as history rows (for plots of resumed sweeps)."""
-        rows: dict[int, dict] = {}
-        for key in keys:
-            for m in self.client.get_metric_history(run_id, key):
-                rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
-        return [{k: row.get(k) for k in ("epoch", *keys)} for _, row in sorted(rows.items())]
+    def history(self, run_id: str, keys=None) -> list[dict]:
+        """A child's per-epoch metrics read back as history rows (see ``metric_history``)."""
+        return metric_history(self.client, run_id, keys)
 
 
 
@@ -203,3 +200,15 @@ def compare_url(ui_base: str, experiment_id: str, run_ids: list[str]) -> str:
     """The MLflow UI's compare view of these runs (where params and metrics are shown side by side)."""
     runs = ",".join(f'"{r}"' for r in run_ids)
     return f"{ui_base.rstrip('/')}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment_id}\"]"
+
+
+def metric_history(client: MlflowClient, run_id: str, keys=None) -> list[dict]:
+    """A run's per-epoch metrics ``keys`` (None: all of them) read back as history rows {epoch, key: value},
+    for figures of runs logged in another session or process."""
+    if keys is None:
+        keys = sorted(k for k in client.get_run(run_id).data.metrics if not k.startswith("grad_agreement"))
+    rows: dict[int, dict] = {}
+    for key in keys:
+        for m in client.get_metric_history(run_id, key):
+            rows.setdefault(m.step, {"epoch": m.step})[key] = m.value
+    return [{k: row.get(k) for k in ("epoch", *keys)} for _, row in sorted(rows.items())]

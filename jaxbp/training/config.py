@@ -22,6 +22,17 @@ GRADIENTS = ("bp", "autodiff")
 DTYPES = ("float32", "float64")
 
 
+PROGRAM, PER_CONFIG = "program", "per_config"  # the two parts of a TrainConfig (see ``fields_of``)
+
+
+def _program(default):
+    return dataclasses.field(default=default, metadata={"part": PROGRAM})
+
+
+def _per_config(default):
+    return dataclasses.field(default=default, metadata={"part": PER_CONFIG})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training run. Defaults are Nielsen's chapter-1 network on the bundled digits.
@@ -33,21 +44,23 @@ class TrainConfig:
     this many epochs without a better validation accuracy (0 = off); gradients: "bp" (BP1–BP4) or
     "autodiff" (jax.grad); dtype: float32 or float64."""
 
-    sizes: tuple[int, ...] = (64, 30, 10)
-    activation: str = "sigmoid"
-    output_activation: str | None = None
-    cost: str = "quadratic"
-    eta: float = 3.0
-    batch_size: int = 10
-    epochs: int = 30
-    init: str = "normal"
-    seed: int = 0
-    l2: float = 0.0
-    optimizer: str = "sgd"
-    schedule: str = "constant"
-    early_stopping: int = 0
-    gradients: str = "bp"
-    dtype: str = "float32"
+    # Every field is declared PROGRAM (it shapes the compiled program: configs train together only when they
+    # agree on it) or PER_CONFIG (it may differ between configs of one program); a test fails on any other.
+    sizes: tuple[int, ...] = _program((64, 30, 10))
+    activation: str = _program("sigmoid")
+    output_activation: str | None = _program(None)
+    cost: str = _program("quadratic")
+    eta: float = _per_config(3.0)
+    batch_size: int = _program(10)
+    epochs: int = _program(30)
+    init: str = _per_config("normal")
+    seed: int = _per_config(0)
+    l2: float = _per_config(0.0)
+    optimizer: str = _program("sgd")
+    schedule: str = _program("constant")
+    early_stopping: int = _per_config(0)
+    gradients: str = _program("bp")
+    dtype: str = _program("float32")
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(self.sizes) if isinstance(self.sizes, (list, tuple)) else self.sizes)
@@ -69,6 +82,14 @@ class TrainConfig:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
         out["sizes"] = list(self.sizes)
         return out
+
+
+def fields_of(part: str) -> tuple[str, ...]:
+    """The names of TrainConfig's ``PROGRAM`` fields (what shapes the compiled program) or ``PER_CONFIG`` ones
+    (η, λ, seed, init scheme, early stopping: what configs trained together may differ in)."""
+    if part not in (PROGRAM, PER_CONFIG):
+        raise ValueError(f"part must be {PROGRAM!r} or {PER_CONFIG!r}, got {part!r}")
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("part") == part)
 
 
 def _choice(name: str, value, options) -> None:

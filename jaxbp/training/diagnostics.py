@@ -11,12 +11,10 @@ What it is not: no training, no logging; pure functions of (params, batch).
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-from jaxbp.core.autodiff import autodiff_grads
-from jaxbp.core.backprop import backprop_batch, errors
-from jaxbp.core.gradcheck import compare_grads
+from jaxbp.core.backprop import errors
+from jaxbp.core.gradcheck import bp_and_autodiff, compare_grads
 from jaxbp.core.network import forward, resolve
 from jaxbp.core.types import Array, Params
 from jaxbp.training.config import TrainConfig
@@ -50,7 +48,5 @@ def flatten(diagnostics: dict) -> dict[str, float]:
 
 def grad_agreement(params: Params, X: Array, Y: Array, config: TrainConfig) -> float:
     """max over layers of the relative error between ``backprop_batch`` and ``autodiff_grads`` (both jitted)."""
-    args = (config.activation, config.cost, config.output_activation)
-    bp = jax.jit(backprop_batch, static_argnums=(3, 4, 5))(params, X, Y, *args)
-    ad = jax.jit(autodiff_grads, static_argnums=(3, 4, 5))(params, X, Y, *args)
+    bp, ad = bp_and_autodiff(params, X, Y, config.activation, config.cost, config.output_activation)
     return compare_grads(bp, ad).worst

@@ -27,7 +27,7 @@ from jaxbp.core.backprop import backprop_batch
 from jaxbp.core.network import feedforward, init_params, mean_cost
 from jaxbp.core.types import Params, float_dtype
 from jaxbp.training import devices
-from jaxbp.training.config import TrainConfig
+from jaxbp.training.config import PROGRAM, TrainConfig, fields_of
 from jaxbp.training.data import Dataset, Split
 from jaxbp.training.diagnostics import flatten, layer_diagnostics
 from jaxbp.training.optim import make_optimizer
@@ -43,6 +43,8 @@ class TrainResult(NamedTuple):
     history: list[dict]
     status: str = "finished"
     message: str = ""
+    started_at: float = 0.0  # wall clock (Unix seconds) when its training began, and when it ended
+    ended_at: float = 0.0
 
 
 SPLITS = ("train", "validation", "test")
@@ -108,10 +110,29 @@ def make_evaluate(config: TrainConfig, n_train: int):
     return evaluate
 
 
-# Fields that shape the compiled program: configs that agree on them train together as one program.
-SHARED = ("sizes", "activation", "output_activation", "cost", "batch_size", "epochs", "optimizer", "schedule",
-          "gradients", "dtype")
+# What shapes the compiled program, as TrainConfig declares it: configs that agree on it train together.
+SHARED = fields_of(PROGRAM)
+# The per-config fields ``compile_together`` knows how to vary along the config axis (a test asserts that this
+# is every PER_CONFIG field of TrainConfig).
+VARIED = ("eta", "l2", "seed", "init", "early_stopping")
 DIAGNOSTIC_EXAMPLES = 1000  # the first this many training examples are the batch of the diagnostics
+
+
+class Keys(NamedTuple):
+    """A config's PRNG keys: of its initial weights, and of its mini-batch order (folded with the epoch)."""
+
+    init: jax.Array
+    shuffle: jax.Array
+
+
+def config_keys(config: TrainConfig) -> Keys:
+    """The one place a config's keys are derived from its seed (training, sweeps and diagnostics use it)."""
+    return Keys(*jax.random.split(jax.random.key(config.seed)))
+
+
+def initial_params(config: TrainConfig) -> Params:
+    """The parameters ``config`` starts from."""
+    return init_params(config_keys(config).init, config.sizes, config.init, float_dtype(config.dtype))
 
 
 def group_key(config: TrainConfig) -> tuple:
@@ -120,12 +141,14 @@ def group_key(config: TrainConfig) -> tuple:
 
 
 def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] = ()) -> TrainResult:
-    """Train a fresh network ``init_params(key(config.seed), config.sizes, config.init)`` on ``data``.
+    """Train a fresh network ``initial_params(config)`` on ``data`` (the keys of its initial weights and of its
+    mini-batch order both come from ``config.seed``, by ``config_keys``).
 
-    Each epoch appends {epoch, train_cost, train_accuracy, validation_accuracy, test_accuracy,
-    epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,
-    low_activation_fraction_l} to the history (validation_accuracy is None when the validation split is
-    empty) and calls every callback with that dict. ``epoch_seconds`` is the wall time of the updates."""
+    Each epoch appends {epoch, train_cost, train_accuracy, validation_cost, validation_accuracy, test_cost,
+    test_accuracy, epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,
+    low_activation_fraction_l} to the history (the validation ones are None when the validation split is
+    empty) and calls every callback with that dict. ``train_cost`` includes the L2 term (the cost being
+    minimised), on the whole training split; ``epoch_seconds`` is the wall time of the updates."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     return train_together([config], data, callbacks=[lambda _, metrics, cb=cb: cb(metrics) for cb in callbacks])[0]
@@ -134,8 +157,9 @@ def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] =
 class _Run:
     """The bookkeeping of one config inside ``train_together``: history, early stopping, how it ended."""
 
-    def __init__(self, config: TrainConfig, index: int):
+    def __init__(self, config: TrainConfig, index: int, started_at: float):
         self.config, self.index, self.history, self.best, self.since_best = config, index, [], -1.0, 0
+        self.started_at = started_at
         self.result: TrainResult | None = None
 
     def mine(self, stacked: Params) -> Params:
@@ -147,7 +171,7 @@ class _Run:
         self.history.append(metrics)
         epoch, config = metrics["epoch"], self.config
         if not np.isfinite(metrics["train_cost"]):
-            self.result = TrainResult(self.mine(before), self.history, "diverged", f"diverged at epoch {epoch}")
+            self.end(before, "diverged", f"diverged at epoch {epoch}")
         elif config.early_stopping:
             if metrics["validation_accuracy"] > self.best:
                 self.best, self.since_best = metrics["validation_accuracy"], 0
@@ -155,9 +179,12 @@ class _Run:
                 self.since_best += 1
             if self.since_best >= config.early_stopping:
                 message = f"stopped early at epoch {epoch}: no better validation accuracy for {self.since_best} epochs"
-                self.result = TrainResult(self.mine(after), self.history, "stopped_early", message)
+                self.end(after, "stopped_early", message)
         if self.result is None and epoch == config.epochs:
-            self.result = TrainResult(self.mine(after), self.history, "finished", f"finished {epoch} epochs")
+            self.end(after, "finished", f"finished {epoch} epochs")
+
+    def end(self, stacked: Params, status: str, message: str) -> None:
+        self.result = TrainResult(self.mine(stacked), self.history, status, message, self.started_at, time.time())
 
 
 class Program(NamedTuple):
@@ -194,15 +221,14 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     mesh = devices.config_mesh()
     configs = configs + [configs[-1]] * (devices.padded(len(configs), mesh) - len(configs))
     splits = devices.replicate(on_device(data, dtype), mesh)
-    keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]  # (init key, shuffle key) per config
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
-                          *(init_params(k[0], c.sizes, c.init, dtype) for k, c in zip(keys, configs)))
+    keys = [config_keys(c) for c in configs]
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(initial_params(c) for c in configs))
     hyper = {"eta": [float(c.eta) for c in configs], "l2": [float(c.l2) for c in configs]}
     constant = {k: v[0] for k, v in hyper.items() if len(set(v)) == 1}
     # kwargs: vmapped on axis 0
     varying = devices.shard({k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}, mesh)
     same_batches = len({c.seed for c in configs}) == 1
-    key_shuffle = keys[0][1] if same_batches else devices.shard(jnp.stack([k[1] for k in keys]), mesh)
+    key_shuffle = keys[0].shuffle if same_batches else devices.shard(jnp.stack([k.shuffle for k in keys]), mesh)
     fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
     tx = make_optimizer(base, n_train, n_train // base.batch_size, l2=constant.get("l2", 1.0))
     params = devices.shard(params, mesh)
@@ -228,7 +254,8 @@ def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=(
     config's epoch metrics)."""
     program = compile_together(configs, data)
     params, opt_state = program.params, program.opt_state
-    runs = [_Run(c, k) for k, c in enumerate(configs)]
+    started_at = time.time()
+    runs = [_Run(c, k, started_at) for k, c in enumerate(configs)]
     for e in range(1, configs[0].epochs + 1):
         start = time.perf_counter()
         new_params, opt_state = jax.block_until_ready(program.epoch(params, opt_state, e))
@@ -259,6 +286,8 @@ def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split], l
         for k in range(jax.tree.leaves(params)[0].shape[0]):
             row = {"train_cost": float(scores["train"][0][k])}
             row.update({f"{name}_accuracy": None if s is None else float(s[1][k]) for name, s in scores.items()})
+            row.update({f"{name}_cost": None if s is None else float(s[0][k]) for name, s in scores.items()
+                        if name != "train"})
             row.update(flatten({name: values[k] for name, values in diagnostics.items()}))
             rows.append(row)
         return rows

@@ -25,6 +25,8 @@ def test_gradcheck_on_a_dataset_batch(capsys):
     assert "all checks passed" in capsys.readouterr().out
     assert main(["gradcheck", "--sizes", "784,10,10", "--dataset", "digits"]) == 2
     assert "sizes[0]=784 does not match" in capsys.readouterr().err
+    assert main(["gradcheck", "--dataset", "digits"]) == 0  # the sizes follow the dataset: [64, 30, 10]
+    assert "sizes [64, 30, 10]" in capsys.readouterr().out
 
 
 def test_gradcheck_fails_with_status_1_when_a_tolerance_is_exceeded(capsys):
@@ -44,6 +46,9 @@ def test_gradcheck_fails_with_status_1_when_a_tolerance_is_exceeded(capsys):
      (["--cost", "cross_entropy", "--activation", "tanh"], "cost cross_entropy needs outputs in (0, 1)"),
      (["--dtype", "int8"], "--dtype must be one of: float64, float32"),
      (["--batch-size", "0"], "--batch-size"),
+     (["--rtol", "inf"], "--rtol must be a finite number > 0, got inf"),
+     (["--fd-rtol", "nan"], "--fd-rtol must be a finite number > 0, got nan"),
+     (["--rtol", "0"], "--rtol must be a finite number > 0, got 0.0"),
      (["--frobnicate"], "No such option: --frobnicate")],
 )
 def test_bad_input_is_one_line_and_status_2(args, message, capsys):
@@ -90,6 +95,11 @@ def test_train_reports_divergence_with_status_1(capsys):
 @pytest.mark.parametrize(
     "args,message",
     [(["train", "--eta", "0"], "eta must be > 0, got 0.0"),
+     (["train", "--eta", "inf"], "eta must be a finite number, got inf"),
+     (["train", "--eta", "nan"], "eta must be a finite number, got nan"),
+     (["train", "--l2", "inf"], "l2 must be a finite number, got inf"),
+     (["train", "--validation", "nan"], "validation"),
+     (["train", "--validation", "inf"], "validation"),
      (["train", "--epochs", "0"], "epochs must be ≥ 1"),
      (["train", "--batch-size", "100000"], "batch_size=100000 is larger than the training set"),
      (["train", "--optimizer", "adamx"], "optimizer must be one of"),
@@ -139,3 +149,28 @@ def test_sweep_prints_ranking_and_compare_url(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "ranked by final validation_accuracy" in out and "eta=0.5" in out and "eta=2" in out
     assert "jaxbp ui" in out and "/#/compare-runs?runs=[" in out and (tmp_path / "mlflow.db").exists()
+    for header in ("val", "test", "train", "acc", "cost", "epochs", "status"):
+        assert header in out
+    assert "MLflow calls" in out and "INFO" not in out + capsys.readouterr().err
+
+
+def test_plot_draws_a_config_from_mlflow_and_refuses_what_it_cannot(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "plot"\ndataset = "xor"\n[base]\nsizes = [2, 4, 2]\nepochs = 2\n[sweep]\neta = [0.5]\n')
+    assert main(["sweep", str(spec)]) == 0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (child,) = client.search_runs(["1"], "tags.`jaxbp.kind` = 'config'")
+    (parent,) = client.search_runs(["1"], "tags.`jaxbp.kind` = 'sweep'")
+    capsys.readouterr()
+    assert main(["plot", child.info.run_id, "--output", str(tmp_path / "c.png"), "--log"]) == 0
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "learning_curves.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
+    for args, message in ((["plot", "0" * 32], "not found"), (["plot", parent.info.run_id], "not a jaxbp config run"),
+                          (["plot", child.info.run_id, "--output", "x.pdf"], "--output must end in .png")):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1

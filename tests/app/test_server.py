@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -21,10 +22,10 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python -m jaxbp.app.server` with its defaults under a fresh --data-dir, on a free port."""
+    """`jaxbp server` with its defaults under a fresh --data-dir, on a free port."""
     data, port = tmp_path_factory.mktemp("serve") / "data", free_port()
     log = (data.parent / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "jaxbp.app.server", "--data-dir", str(data),
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("jaxbp")), "server", "--data-dir", str(data),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=log, text=True,
                             start_new_session=True)
     lines, deadline = [], time.monotonic() + 120

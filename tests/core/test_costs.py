@@ -10,8 +10,9 @@ from jaxbp.core.costs import COSTS, check_pairing, closed_form_delta, get_cost
 
 pytestmark = pytest.mark.x64
 
-A = jax.random.uniform(jax.random.key(0), (4, 5), jnp.float64, 0.05, 0.95)
-Y = jax.random.uniform(jax.random.key(1), (4, 5), jnp.float64)
+# NumPy float64 at import (JAX's 64-bit types are on only while an x64 test runs)
+A = np.random.default_rng(0).uniform(0.05, 0.95, (4, 5))
+Y = np.random.default_rng(1).uniform(0.0, 1.0, (4, 5))
 
 
 @pytest.mark.parametrize("name", COSTS)

@@ -38,7 +38,7 @@ def spool(tmp_path, monkeypatch):
 
 
 def _summary(result):
-    return sorted((r["name"], r["status"], round(r["value"], 6)) for r in result.rows)
+    return sorted((r.name, r.status, round(r.value, 6)) for r in result.rows)
 
 
 def test_ray_equals_local_and_workers_log_under_one_parent(executor, tmp_path):
@@ -95,7 +95,7 @@ def test_unreachable_ray_address_is_one_clear_line_and_status_2(tmp_path):
         port = s.getsockname()[1]  # closed once the block ends
     done = subprocess.run([JAXBP, "sweep", "experiments/quickstart.toml", "--executor", "ray", "--address",
                            f"127.0.0.1:{port}", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"],
-                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
     assert done.returncode == 2
     assert done.stderr.startswith(f"jaxbp: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "m.db").exists()

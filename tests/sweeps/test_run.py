@@ -1,6 +1,7 @@
 """run_sweep on a real SQLite store: layout of parent and children, equality with training alone,
 divergence, resume after kill -9, a tracking server that goes away, bad input."""
 
+import csv
 import json
 import os
 import signal
@@ -17,12 +18,13 @@ from mlflow.tracking import MlflowClient
 import jaxbp
 from helpers import free_port
 from jaxbp.app.ui import start_server, stop_server, wait_healthy
+from jaxbp.sweeps.results import TOP_FIGURES
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.spec import expand, parse_spec
 
 JAXBP = str(Path(sys.executable).with_name("jaxbp"))
 SPEC = {"name": "tiny", "dataset": "xor", "base": {"sizes": [2, 4, 2], "epochs": 3, "batch_size": 8},
-        "sweep": {"eta": [0.5, 3.0], "hidden": [[4], [8]]}}
+        "sweep": {"eta": [0.5, 3.0], "hidden": [[4], [8]]}}  # 4 configs: one more than TOP_FIGURES
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +51,8 @@ def test_parent_and_children_layout(finished):
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.tags["jaxbp.sweep_status"] == "finished"
     assert parent.data.params["dataset"] == "xor" and json.loads(parent.data.params["axis.eta"]) == [0.5, 3.0]
-    assert parent.data.tags["best_run_id"] == result.rows[0]["run_id"]
-    assert parent.data.metrics["best_validation_accuracy"] == pytest.approx(result.rows[0]["value"])
+    assert parent.data.tags["best_run_id"] == result.rows[0].run_id
+    assert parent.data.metrics["best_validation_accuracy"] == pytest.approx(result.rows[0].value)
     files = {a.path for a in client.list_artifacts(result.parent_run_id)}
     assert {"spec.toml", "results.csv", "learning_curves.png", "validation_accuracy_vs_eta.png",
             "validation_accuracy_heatmap.png"} <= files
@@ -64,10 +66,26 @@ def test_parent_and_children_layout(finished):
         assert [m.step for m in client.get_metric_history(child.info.run_id, "validation_accuracy")] == [1, 2, 3]
         assert "saturated_fraction_2" in child.data.metrics and "grad_agreement_end" in child.data.metrics
         assert child.data.metrics["grad_agreement_end"] < 1e-5
-        assert {a.path for a in client.list_artifacts(child.info.run_id)} == {"checkpoint.msgpack",
-                                                                              "learning_curves.png"}
-    values = [r["value"] for r in result.rows]
+        assert child.data.tags["jaxbp.epochs"] == "3" and "test_cost" in child.data.metrics
+    values = [r.value for r in result.rows]
     assert values == sorted(values, reverse=True)
+    for rank, row in enumerate(result.rows, start=1):  # per-layer figures for the best TOP_FIGURES only
+        artifacts = {a.path for a in client.list_artifacts(row.run_id)}
+        assert artifacts == {"checkpoint.msgpack"} | ({"learning_curves.png"} if rank <= TOP_FIGURES else set())
+
+
+def test_results_csv_has_every_split_and_the_epochs(finished, tmp_path):
+    result, client = finished
+    path = client.download_artifacts(result.parent_run_id, "results.csv", str(tmp_path))
+    with open(path, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["run_id"] for r in table] == [r.run_id for r in result.rows]
+    for line, row in zip(table, result.rows):
+        child = client.get_run(row.run_id).data.metrics
+        for split in ("train", "validation", "test"):
+            for kind in ("accuracy", "cost"):
+                assert float(line[f"final_{split}_{kind}"]) == pytest.approx(child[f"{split}_{kind}"])
+        assert line["epochs"] == "3" and float(line["validation_accuracy"]) == pytest.approx(row.value)
 
 
 def test_a_config_in_a_sweep_equals_the_config_alone(finished):
@@ -75,9 +93,9 @@ def test_a_config_in_a_sweep_equals_the_config_alone(finished):
     data = jaxbp.load_dataset("xor")
     for _, config in expand(parse_spec(SPEC), (2, 2)):
         alone = jaxbp.train(config, data).history
-        (row,) = [r for r in result.rows if r["params"]["eta"] == str(config.eta)
-                  and r["sizes"] == "-".join(map(str, config.sizes))]
-        swept = [m.value for m in sorted(client.get_metric_history(row["run_id"], "train_cost"), key=lambda m: m.step)]
+        (row,) = [r for r in result.rows if r.params["eta"] == str(config.eta)
+                  and r.sizes == "-".join(map(str, config.sizes))]
+        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost"), key=lambda m: m.step)]
         np.testing.assert_allclose(swept, [h["train_cost"] for h in alone], rtol=1e-4)
 
 
@@ -86,9 +104,9 @@ def test_a_diverging_config_is_marked_and_the_others_finish(tmp_path):
                        "base": {"sizes": [2, 8, 2], "epochs": 8, "batch_size": 4, "activation": "relu",
                                 "output_activation": "identity"}, "sweep": {"eta": [0.05, 1e4]}})
     result = run_sweep(spec, store(tmp_path))
-    status = {r["eta"]: r["status"] for r in result.rows}
+    status = {r.eta: r.status for r in result.rows}
     assert status == {0.05: "finished", 1e4: "diverged"}
-    assert result.rows[-1]["eta"] == 1e4  # diverged ranks last
+    assert result.rows[-1].eta == 1e4  # diverged ranks last
 
 
 def _count_children(db: Path) -> int:
@@ -109,6 +127,7 @@ def _children_by_index(tmp_path) -> list[int]:
     return sorted(int(c.data.tags["jaxbp.config_index"]) for c in children)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after_children", [0, 2])
 def test_resume_after_kill_9_ends_with_every_config_exactly_once(tmp_path, kill_after_children):
     spec = tmp_path / "kill.toml"
@@ -134,6 +153,8 @@ def test_unreachable_tracking_uri_fails_before_training(tmp_path):
 
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_a_tracking_server_that_goes_away_keeps_results_for_resume(tmp_path):
     """A real mlflow server is killed mid-sweep: the sweep fails clearly and keeps what it trained; with the
     server back, --resume logs the kept results and ends with every config exactly once."""
@@ -171,8 +192,8 @@ def test_a_tracking_server_that_goes_away_keeps_results_for_resume(tmp_path):
 
 def test_resume_of_a_finished_sweep_returns_it_without_training(finished, monkeypatch):
     result, client = finished
-    monkeypatch.setattr("jaxbp.sweeps.run.train_together", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr("jaxbp.sweeps.executors.local.train_together", lambda *a, **k: pytest.fail("retrained"))
     uri = result.tracking_uri
     again = run_sweep(parse_spec(SPEC), uri, resume=True)
     assert again.already_finished and again.parent_run_id == result.parent_run_id
-    assert [r["run_id"] for r in again.rows] == [r["run_id"] for r in result.rows]
+    assert [r.run_id for r in again.rows] == [r.run_id for r in result.rows]

@@ -79,11 +79,30 @@ def test_digest_follows_content_not_formatting():
      ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"gauss": [0, 1]}}}, ValueError,
       "must be one of"),
      ({"name": "t", "samples": 3}, ValueError, "samples only applies to mode = \"random\""),
-     ({"name": "t", "mode": "bayes"}, ValueError, "mode must be one of: grid, random")],
+     ({"name": "t", "mode": "bayes"}, ValueError, "mode must be one of: grid, random"),
+     ({"name": "t", "sweep": {"eta": [float("inf")]}}, ValueError, "eta must be a finite number, got inf"),
+     ({"name": "t", "base": {"l2": float("nan")}}, ValueError, "l2 must be a finite number, got nan"),
+     ({"name": "t", "validation": float("nan")}, ValueError, "validation must be a finite count or fraction"),
+     ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"uniform": [0.1, float("inf")]}}},
+      ValueError, "finite numbers with low < high"),
+     ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"log_uniform": [float("nan"), 1.0]}}},
+      ValueError, "finite numbers with low < high")],
 )
 def test_bad_specs(table, error, match):
     with pytest.raises(error, match=match):
         parse_spec(table)
+
+
+def test_toml_inf_and_nan_are_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """TOML has inf and nan literals: a spec using them is refused before anything is created."""
+    from jaxbp.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for text in ('name = "t"\n[sweep]\neta = [inf]\n', 'name = "t"\n[base]\neta = nan\n'):
+        assert main(["sweep", str(write(tmp_path, text))]) == 2
+        err = capsys.readouterr().err
+        assert "eta must be a finite number" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / ".jaxbp").exists()
 
 
 def test_sizes_must_fit_the_dataset():
@@ -105,5 +124,5 @@ def test_unreadable_and_invalid_files(tmp_path):
 def test_shipped_experiments_parse(name):
     from pathlib import Path
 
-    spec = load_spec(Path(__file__).parent.parent / "experiments" / f"{name}.toml")
+    spec = load_spec(Path(__file__).parents[2] / "experiments" / f"{name}.toml")
     assert spec.name == name and len(points(spec)) >= 1

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from jaxbp import TrainConfig
+from jaxbp.training.config import PER_CONFIG, PROGRAM, fields_of
 
 pytestmark = pytest.mark.x64
 
@@ -20,7 +21,10 @@ def test_defaults_round_trip_through_a_dict():
 @pytest.mark.parametrize(
     "field,value,error,match",
     [("eta", 0, ValueError, "eta must be > 0, got 0"), ("eta", -1.0, ValueError, "eta must be > 0"),
-     ("eta", "fast", TypeError, "eta must be a number, got str"), ("eta", float("nan"), ValueError, "eta must be"),
+     ("eta", "fast", TypeError, "eta must be a number, got str"),
+     ("eta", float("nan"), ValueError, "eta must be a finite number"),
+     ("eta", float("inf"), ValueError, "eta must be a finite number, got inf"),
+     ("l2", float("-inf"), ValueError, "l2 must be a finite number"),
      ("batch_size", 0, ValueError, "batch_size must be ≥ 1"),
      ("batch_size", 2.5, TypeError, "batch_size must be an integer"),
      ("epochs", 0, ValueError, "epochs must be ≥ 1"), ("l2", -0.1, ValueError, "l2 must be ≥ 0"),
@@ -54,3 +58,14 @@ def test_from_dict_suggests_the_nearest_key():
         TrainConfig.from_dict({"learning_rat": 0.1})
     with pytest.raises(ValueError, match="unknown TrainConfig key 'batchsize'; did you mean 'batch_size'"):
         TrainConfig.from_dict({"batchsize": 10})
+
+
+def test_every_field_is_declared_program_or_per_config():
+    """A field added later must say whether it shapes the compiled program; this fails if it says neither."""
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    program, per_config = fields_of(PROGRAM), fields_of(PER_CONFIG)
+    assert sorted(program + per_config) == sorted(names)
+    assert not set(program) & set(per_config)
+    assert {"eta", "l2", "seed"} <= set(per_config) and {"sizes", "batch_size", "optimizer"} <= set(program)
+    with pytest.raises(ValueError, match="part must be"):
+        fields_of("static")

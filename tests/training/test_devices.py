@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
+import pytest
 
 from jaxbp.training.devices import config_mesh, padded
 
@@ -33,6 +35,7 @@ def run(devices: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_sharded_over_four_devices_equals_one_device():
     one, four = run(1), run(4)
     assert one["devices"] == 1 and one["configs"] == 6 and one["shards"] == [6]
@@ -41,5 +44,10 @@ def test_sharded_over_four_devices_equals_one_device():
     np.testing.assert_allclose(np.array(four["costs"]), np.array(one["costs"]), rtol=1e-5)
 
 
-def test_one_device_has_no_mesh():
-    assert config_mesh() is None and padded(6, None) == 6
+def test_a_mesh_only_where_there_are_several_devices():
+    """Holds on any host: one device (this CPU) gives no mesh, several (a GPU box, forced CPUs) give one."""
+    mesh = config_mesh()
+    assert (mesh is None) == (len(jax.local_devices()) == 1)
+    assert padded(6, None) == 6
+    if mesh is not None:
+        assert padded(6, mesh) % len(jax.local_devices()) == 0

@@ -9,8 +9,8 @@ import pytest
 
 import jaxbp
 from jaxbp import Dataset, Split, TrainConfig
-from jaxbp.training.config import OPTIMIZERS
-from jaxbp.training.loop import make_epoch, train_together
+from jaxbp.training.config import OPTIMIZERS, PER_CONFIG, PROGRAM, fields_of
+from jaxbp.training.loop import SHARED, VARIED, group_key, make_epoch, train_together
 from jaxbp.training.optim import make_optimizer
 
 pytestmark = pytest.mark.x64
@@ -84,7 +84,8 @@ def test_history_and_callbacks(digits):
     seen = []
     result = jaxbp.train(TrainConfig(epochs=3), digits, callbacks=[seen.append])
     assert seen == result.history and [row["epoch"] for row in seen] == [1, 2, 3]
-    keys = {"epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy", "epoch_seconds"}
+    keys = {"epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy", "epoch_seconds",
+            "validation_cost", "test_cost"}
     keys |= {f"{name}_{l}" for name in ("mean_abs_delta", "saturated_fraction", "low_activation_fraction")
              for l in (1, 2)}
     for row in result.history:
@@ -208,3 +209,11 @@ def test_train_together_refuses_configs_of_different_shapes():
         train_together([TrainConfig(sizes=(4, 3)), TrainConfig(sizes=(4, 5, 3))], tiny())
     with pytest.raises(TypeError, match="non-empty sequence of TrainConfig"):
         train_together([], tiny())
+
+
+def test_what_groups_configs_is_what_the_config_declares():
+    """Configs group by every PROGRAM field; every PER_CONFIG field is one compile_together varies per config."""
+    assert SHARED == fields_of(PROGRAM)
+    assert set(VARIED) == set(fields_of(PER_CONFIG))
+    a, b = TrainConfig(eta=1.0, seed=1, l2=0.5), TrainConfig(eta=2.0, seed=2, init="scaled", early_stopping=3)
+    assert group_key(a) == group_key(b) != group_key(TrainConfig(batch_size=5))

@@ -11,6 +11,7 @@ What it is not: no cluster management (start one with ``ray start``, submit with
 
 from __future__ import annotations
 
+import logging
 import socket
 import tempfile
 from pathlib import Path
@@ -78,7 +79,8 @@ class RayExecutor:
             check_address(address)
         try:
             if not self.ray.is_initialized():
-                self.ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                self.ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                              logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ValueError(f"cannot reach the Ray cluster at {address or 'a new local Ray'}: "
                              f"{str(err).splitlines()[0]}") from None
