@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     anchor_metrics = make_anchor_metrics({"train": data.train, "validation": data.validation, "test": data.test})
 
     # method -> (epoch(e) -> params, metrics(params)); epoch e shuffles with fold_in(key_shuffle, e) everywhere
-    methods = {"jaxbp": (lambda e: program.epoch(params, opt_state, e)[0], program.measure)}
+    methods = {"jaxbp": (lambda e: program.epoch(params, opt_state, e)[0], lambda p: program.measure(p, opt_state))}
     keys = {e: jax.random.fold_in(key_shuffle, e) for e in range(1, repeats + 1)}
     for name, (u, g) in ANCHORS.items():
         fn = make_scan_epoch(n, unroll=u, gather=g).lower(plain, key_shuffle, X, Y).compile()
@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     assert max(drift.values()) <= 1e-3, f"jaxbp and grad+scan train differently: {drift}"
 
     trained = program.epoch(params, opt_state, 1)[0]
-    row, theirs = program.measure(trained)[0], anchor_metrics(unstack(trained))
+    row, theirs = program.measure(trained, opt_state)[0], anchor_metrics(unstack(trained))
     gap = max(abs(row[f"{split}_{what}"] - theirs[split][k]) for split in theirs
               for k, what in enumerate(("cost", "accuracy")) if f"{split}_{what}" in row)
     print(f"metrics of the same parameters, max |Δ| anchor vs program.measure: {gap:.1e} (tolerance {METRIC_TOL:.0e})")

@@ -21,7 +21,7 @@ per config in the sweep) and the ratio (T_K / K) / T_1 as the median of the pair
 (pairing cancels load that drifts during the run; below 1: the sweep is cheaper per config than training
 them one after the other). Goal: ratio ≤ ``GOAL_RATIO`` at K = 32.
 
-A sweep also runs ``program.measure(params)`` after every epoch (cost and accuracy of every split, and the
+A sweep also runs ``program.measure(params, opt_state)`` after every epoch (cost and accuracy of every split, and the
 per-layer diagnostics, for every config, brought to the host as dicts); its time is measured the same way
 (K programs' and one config's, interleaved, on the parameters after one epoch) and reported separately,
 together with the per-config time of epoch + measure. Logging is measured on the real runner: ``jaxbp.run_sweep``
@@ -119,9 +119,9 @@ def epoch_seconds(program, e: int) -> tuple[float, tuple]:
 
 
 def measure_seconds(program, params) -> float:
-    """Wall time of ``program.measure(params)``: evaluation of every split and diagnostics, on the host."""
+    """Wall time of ``program.measure(params, opt_state)``: every split's evaluation and diagnostics, on the host."""
     start = time.perf_counter()
-    program.measure(params)
+    program.measure(params, program.opt_state)
     return time.perf_counter() - start
 
 
@@ -169,8 +169,8 @@ def benchmark_k(k: int, sizes, data, repeats: int) -> dict:
     alone, compile_1 = compiled([make_config(sizes, etas[first])], data)
     _, (params_k, _) = epoch_seconds(sweep, 1)  # warm-up, and the parameters measure() is timed on
     _, (params_1, _) = epoch_seconds(alone, 1)
-    sweep.measure(params_k)  # warm-up: the first call compiles evaluation and diagnostics
-    rows = alone.measure(params_1)
+    sweep.measure(params_k, sweep.opt_state)  # warm-up: the first call compiles evaluation and diagnostics
+    rows = alone.measure(params_1, alone.opt_state)
     t_k, t_1, m_k, m_1 = [], [], [], []
     for r in range(repeats):
         t_k.append(epoch_seconds(sweep, r + 1)[0])
@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(f"| {r['k']} | {r['t_k']:.3f} | {r['t_1']:.3f} | {r['t_k'] / r['k']:.4f} | {r['ratio']:.3f} |")
 
-    print("\nafter every epoch: measure(params) (cost and accuracy of all splits, diagnostics, as host dicts):\n")
+    print("\nafter every epoch: measure(params, opt_state) (cost and accuracy of all splits, diagnostics, "
+          "as host dicts):\n")
     print("| K | measure, K configs (s) | measure, one config (s) | per config (s) | per config / one (paired) "
           "| (epoch + measure) per config / one (paired) |")
     print("|---:|---:|---:|---:|---:|---:|")

@@ -30,7 +30,7 @@ from jaxbp.training import devices
 from jaxbp.training.config import PROGRAM, TrainConfig, fields_of
 from jaxbp.training.data import Dataset, Split
 from jaxbp.training.diagnostics import flatten, layer_diagnostics
-from jaxbp.training.optim import make_optimizer
+from jaxbp.training.optim import hyperparams, make_optimizer
 
 Callback = Callable[[dict], None]
 
@@ -72,18 +72,19 @@ def on_device(data: Dataset, dtype) -> dict[str, Split]:
 
 
 def make_epoch(config: TrainConfig, n_train: int):
-    """epoch(params, opt_state, key, X, Y, eta, l2) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps.
+    """epoch(params, opt_state, key, X, Y) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps.
 
-    ``eta`` and ``l2`` are arguments so that a sweep can ``vmap`` the epoch over configs that differ only
-    in them; ``train`` binds its own as constants."""
+    η and λ come from ``opt_state`` (``make_optimizer`` keeps them there), so a sweep ``vmap``s the epoch over
+    configs with their own states, and can change η or λ between epochs without recompiling."""
     gradient = backprop_batch if config.gradients == "bp" else autodiff_grads
     grad = functools.partial(gradient, activation=config.activation, cost=config.cost,
                              output_activation=config.output_activation)
     m = config.batch_size
     n_batches = n_train // m
 
-    def epoch(params, opt_state, key, X, Y, eta, l2):
-        tx = make_optimizer(config, n_train, n_batches, eta, l2)
+    tx = make_optimizer(config, n_train, n_batches)
+
+    def epoch(params, opt_state, key, X, Y):
 
         def step(state, idx):  # idx: the m example indices of one mini-batch
             params, opt_state = state
@@ -189,8 +190,9 @@ class _Run:
 
 class Program(NamedTuple):
     """Configs compiled to train together: ``epoch(params, opt_state, e)`` runs epoch e (1, 2, …) of all of
-    them at once; ``params``/``opt_state`` are the initial ones with a leading config axis; ``measure(params)``
-    gives each config's metrics dict (cost, accuracies, diagnostics)."""
+    them at once; ``params``/``opt_state`` are the initial ones with a leading config axis (each config's η
+    and λ are in ``opt_state``, see ``optim.hyperparams``); ``measure(params, opt_state)`` gives each
+    config's metrics dict (cost with its own λ, accuracies, diagnostics)."""
 
     epoch: Callable
     params: Params
@@ -201,11 +203,11 @@ class Program(NamedTuple):
 def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     """Check ``configs`` against ``data`` and compile their epoch as ONE program, ``vmap``-ed over configs.
 
-    A value that all configs share (η, λ) stays a compile-time constant; one that differs gets the config
-    axis. Where all seeds agree the configs draw the same mini-batches, so XLA computes the first layer's
-    products (forward and BP4, on the shared batch) as one GEMM for all configs. With several local devices
-    the config axis is sharded over them (padded with copies of the last config to a multiple of the device
-    count; ``params`` then has the padded length)."""
+    Each config's η and λ are in its own optimizer state (the states are stacked along the config axis), so
+    configs that differ in them share one program. Where all seeds agree the configs draw the same
+    mini-batches, so XLA computes the first layer's products (forward and BP4, on the shared batch) as one
+    GEMM for all configs. With several local devices the config axis is sharded over them (padded with
+    copies of the last config to a multiple of the device count; ``params`` then has the padded length)."""
     configs = list(configs)
     if not configs or not all(isinstance(c, TrainConfig) for c in configs):
         raise TypeError("configs must be a non-empty sequence of TrainConfig")
@@ -223,26 +225,22 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     splits = devices.replicate(on_device(data, dtype), mesh)
     keys = [config_keys(c) for c in configs]
     params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(initial_params(c) for c in configs))
-    hyper = {"eta": [float(c.eta) for c in configs], "l2": [float(c.l2) for c in configs]}
-    constant = {k: v[0] for k, v in hyper.items() if len(set(v)) == 1}
-    # kwargs: vmapped on axis 0
-    varying = devices.shard({k: jnp.asarray(v, dtype) for k, v in hyper.items() if k not in constant}, mesh)
     same_batches = len({c.seed for c in configs}) == 1
     key_shuffle = keys[0].shuffle if same_batches else devices.shard(jnp.stack([k.shuffle for k in keys]), mesh)
     fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
-    tx = make_optimizer(base, n_train, n_train // base.batch_size, l2=constant.get("l2", 1.0))
+    steps = n_train // base.batch_size
+    states = [make_optimizer(c, n_train, steps).init(initial) for c, initial in
+              zip(configs, (jax.tree.map(lambda leaf, k=k: leaf[k], params) for k in range(len(configs))))]
+    opt_state = devices.shard(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), mesh)
     params = devices.shard(params, mesh)
-    opt_state = devices.shard(jax.vmap(tx.init)(params), mesh)
-    vmapped = jax.vmap(functools.partial(make_epoch(base, n_train), **constant),
-                       (0, 0, None if same_batches else 0, None, None))
+    vmapped = jax.vmap(make_epoch(base, n_train), (0, 0, None if same_batches else 0, None, None))
     # compiled ahead, so that an epoch's wall time is training, not compilation
-    compiled = jax.jit(vmapped).lower(params, opt_state, key_shuffle, *splits["train"], **varying).compile()
+    compiled = jax.jit(vmapped).lower(params, opt_state, key_shuffle, *splits["train"]).compile()
 
     def epoch(params, opt_state, e: int):
-        return compiled(params, opt_state, fold(key_shuffle, e), *splits["train"], **varying)
+        return compiled(params, opt_state, fold(key_shuffle, e), *splits["train"])
 
-    l2 = varying["l2"] if "l2" in varying else constant["l2"]
-    return Program(epoch, params, opt_state, _make_measure(base, n_train, splits, l2))
+    return Program(epoch, params, opt_state, _make_measure(base, n_train, splits))
 
 
 def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=()) -> list[TrainResult]:
@@ -260,7 +258,7 @@ def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=(
         start = time.perf_counter()
         new_params, opt_state = jax.block_until_ready(program.epoch(params, opt_state, e))
         seconds = time.perf_counter() - start
-        rows = program.measure(new_params)
+        rows = program.measure(new_params, opt_state)
         for run in runs:
             if run.result is None:
                 run.record({"epoch": e, **rows[run.index], "epoch_seconds": seconds}, params, new_params)
@@ -272,13 +270,15 @@ def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=(
     return [run.result for run in runs]
 
 
-def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split], l2):
-    """measure(params with a config axis) -> one metrics dict per config: cost, accuracies, diagnostics."""
-    evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, None if jnp.ndim(l2) == 0 else 0)))
+def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split]):
+    """measure(params, opt_state, both with a config axis) -> one metrics dict per config: cost (with the
+    config's λ from its state), accuracies, diagnostics."""
+    evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, 0)))
     X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
     diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))
 
-    def measure(params) -> list[dict]:
+    def measure(params, opt_state) -> list[dict]:
+        l2 = hyperparams(opt_state)["l2"]
         scores = {name: jax.device_get(evaluate(params, X, Y, l2)) if X.shape[0] else None
                   for name, (X, Y) in splits.items()}
         diagnostics = jax.device_get(diagnose(params))

@@ -1,8 +1,8 @@
 """The update rule of a training run, built from optax by the names in ``TrainConfig``.
 
 What it is for: ``make_optimizer`` turns (optimizer, schedule, η, λ) into one optax
-``GradientTransformation``; with ``optimizer="sgd"`` and no λ it is exactly Algorithm 5.3's
-w ← w − η ∇C (∇C being the mean over the mini-batch, i.e. (1/m) Σ_x δ^x (a^x)ᵀ).
+``GradientTransformation`` whose η and λ live in its state; with ``optimizer="sgd"`` and λ = 0 it is exactly
+Algorithm 5.3's w ← w − η ∇C (∇C being the mean over the mini-batch, i.e. (1/m) Σ_x δ^x (a^x)ᵀ).
 What it is not: no gradients (see ``backprop``/``autodiff``), no loop (see ``train``).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import optax
 
-from jaxbp.core.types import Layer, Params
+from jaxbp.core.types import Layer, Params, float_dtype
 from jaxbp.training.config import TrainConfig
 
 MOMENTUM = 0.9  # of "momentum" and "nesterov"
@@ -52,14 +52,22 @@ def weights_only(params: Params):
     return tuple(Layer(True, False) for _ in params)
 
 
-def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int, eta=None, l2=None
-                   ) -> optax.GradientTransformation:
+def make_optimizer(config: TrainConfig, n_train: int, steps_per_epoch: int) -> optax.GradientTransformation:
     """The optax transformation of ``config``: L2 decay (λ/n) w on the weights, then the optimizer at η.
 
-    ``eta`` and ``l2`` replace the config's (they may be traced arrays); a λ that is the number 0 adds no
-    decay step at all, so that plain "sgd" is exactly w ← w − η ∇C."""
-    l2 = config.l2 if l2 is None else l2
-    optimizer = OPTAX[config.optimizer](make_schedule(config, steps_per_epoch, eta))
-    if isinstance(l2, (int, float)) and l2 == 0:
-        return optimizer
-    return optax.chain(optax.add_decayed_weights(l2 / n_train, mask=weights_only), optimizer)
+    η and λ are hyperparameters held in the optimizer's state (``optax.inject_hyperparams``): ``opt_state.
+    hyperparams["eta"]`` and ``["l2"]``, of the config's dtype. So configs trained together each carry their
+    own in a ``vmap``-ped state, and a sweep can read, gather or change them between epochs without
+    recompiling. With λ = 0 the decay adds 0·w, so plain "sgd" is still exactly w ← w − η ∇C."""
+
+    def build(eta, l2):
+        optimizer = OPTAX[config.optimizer](make_schedule(config, steps_per_epoch, eta))
+        return optax.chain(optax.add_decayed_weights(l2 / n_train, mask=weights_only), optimizer)
+
+    dtype = float_dtype(config.dtype)
+    return optax.inject_hyperparams(build, hyperparam_dtype=dtype)(eta=config.eta, l2=config.l2)
+
+
+def hyperparams(opt_state) -> dict:
+    """{"eta": …, "l2": …} of a state made by ``make_optimizer`` (arrays with a config axis when stacked)."""
+    return opt_state.hyperparams

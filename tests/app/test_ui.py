@@ -51,7 +51,7 @@ def test_compare_view_shows_the_children_and_their_eta(ui, tmp_path):
     found = re.search(r"compare ui sweep: (\S+)", printed)
     assert found, printed
     url = found.group(1)
-    assert all(row["run_id"] in url for row in result.rows)
+    assert all(row.run_id in url for row in result.rows)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)  # a fresh temporary profile
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -63,7 +63,7 @@ def test_compare_view_shows_the_children_and_their_eta(ui, tmp_path):
         page.screenshot(path=str(tmp_path / "compare.png"))
         browser.close()
     for row in result.rows:
-        assert row["name"] in text  # e.g. "eta=0.25 seed=1"
+        assert row.name in text  # e.g. "eta=0.25 seed=1"
     assert "eta" in text and "0.25" in text and "4" in text
 
 

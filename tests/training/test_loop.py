@@ -10,8 +10,8 @@ import pytest
 import jaxbp
 from jaxbp import Dataset, Split, TrainConfig
 from jaxbp.training.config import OPTIMIZERS, PER_CONFIG, PROGRAM, fields_of
-from jaxbp.training.loop import SHARED, VARIED, group_key, make_epoch, train_together
-from jaxbp.training.optim import make_optimizer
+from jaxbp.training.loop import SHARED, VARIED, compile_together, group_key, make_epoch, train_together
+from jaxbp.training.optim import hyperparams, make_optimizer
 
 pytestmark = pytest.mark.x64
 
@@ -60,8 +60,8 @@ def test_one_sgd_step_is_algorithm_5_3():
     params = jaxbp.init_params(jax.random.key(1), config.sizes, dtype=jnp.float64)
     tx = make_optimizer(config, 6, 1)
     key = jax.random.key(2)
-    epoch = jax.jit(make_epoch(config, 6), static_argnums=(5, 6))
-    stepped, _ = epoch(params, tx.init(params), key, *data.train, config.eta, config.l2)
+    epoch = jax.jit(make_epoch(config, 6))
+    stepped, _ = epoch(params, tx.init(params), key, *data.train)
     idx = jax.random.permutation(key, 6)
     X, Y = data.train.X[idx], data.train.Y[idx]
     # bit for bit: w − η ∇C with ∇C = backprop_batch, the mean (1/m) Σ_x δ^x (a^x)ᵀ
@@ -118,8 +118,8 @@ def test_each_epoch_is_floor_n_over_m_steps():
     tx = make_optimizer(config, 25, 2)
     data = tiny(n=25)
     params = jaxbp.init_params(jax.random.key(0), config.sizes)
-    _, state = make_epoch(config, 25)(params, tx.init(params), jax.random.key(1), *data.train, 0.1, 0.0)
-    assert int(jax.tree.leaves(state)[0]) == 2  # the schedule's step counter
+    _, state = make_epoch(config, 25)(params, tx.init(params), jax.random.key(1), *data.train)
+    assert int(state.count) == 2  # the optimizer's step counter
 
 
 def test_divergence_is_reported_not_raised():
@@ -217,3 +217,21 @@ def test_what_groups_configs_is_what_the_config_declares():
     assert set(VARIED) == set(fields_of(PER_CONFIG))
     a, b = TrainConfig(eta=1.0, seed=1, l2=0.5), TrainConfig(eta=2.0, seed=2, init="scaled", early_stopping=3)
     assert group_key(a) == group_key(b) != group_key(TrainConfig(batch_size=5))
+
+
+def test_eta_and_l2_live_in_each_configs_optimizer_state(digits):
+    """η and λ are state (optax.inject_hyperparams): one program, each config its own values, and a value
+    changed between epochs trains as if the config had started with it, without recompiling."""
+    configs = [TrainConfig(eta=0.5, l2=1.0, epochs=1), TrainConfig(eta=3.0, l2=1.0, epochs=1)]
+    program = compile_together(configs, digits)
+    hp = hyperparams(program.opt_state)
+    np.testing.assert_allclose(hp["eta"], [0.5, 3.0])
+    np.testing.assert_allclose(hp["l2"], [1.0, 1.0])
+    assert hp["eta"].dtype == jnp.float32
+    changed = program.opt_state._replace(hyperparams={**hp, "eta": hp["eta"].at[0].set(3.0)})
+    params, state = program.epoch(program.params, changed, 1)
+    for leaf in jax.tree.leaves(params):
+        np.testing.assert_allclose(leaf[0], leaf[1], rtol=1e-6, atol=1e-6)
+    assert float(hyperparams(state)["eta"][0]) == 3.0
+    costs = [row["train_cost"] for row in program.measure(params, state)]
+    assert costs[0] == pytest.approx(costs[1], rel=1e-5)
