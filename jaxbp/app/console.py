@@ -22,6 +22,10 @@ def quiet_libraries() -> None:
 
     for name in ("mlflow", "alembic", "ray"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A local Ray that jaxbp starts has token authentication on by default, and Ray says so at WARNING: nothing
+    # to act on. Its warning that authentication is *off* (a cluster open to the network) still shows.
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        lambda record: not record.getMessage().startswith("Token authentication is enabled"))
 
 
 def gradcheck_table(result, rtol: float, fd_rtol: float) -> Table:

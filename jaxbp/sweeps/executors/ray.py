@@ -32,8 +32,9 @@ def train_group(spec, indices: list[int], uri: str, parent: str) -> list[dict]:
     """On a worker: train configs ``indices`` of ``spec`` together and log each as a child of ``parent``.
 
     Returns, per config, {"index", "run_id", "history"} when logged, else {"index", "record", "files"}."""
-    from jaxbp.sweeps.run import finish_config
+    from jaxbp.sweeps.recorder import finish_config
     from jaxbp.sweeps.spec import expand
+    from jaxbp.sweeps.spool import ARTIFACT_SUFFIXES
     from jaxbp.sweeps.tracking import Tracker
     from jaxbp.training.data import load_dataset
     from jaxbp.training.loop import train_together
@@ -49,7 +50,7 @@ def train_group(spec, indices: list[int], uri: str, parent: str) -> list[dict]:
         for i, result in zip(todo, results):
             folder = Path(tmp) / str(i)
             record = finish_config(i, *items[i], result, data, folder)
-            files = sorted(p for p in folder.iterdir() if p.suffix in (".msgpack", ".png"))
+            files = sorted(p for p in folder.iterdir() if p.suffix in ARTIFACT_SUFFIXES)
             try:
                 run_id = tracker.log_child(parent, record["name"], record, files)
                 outcomes.append({"index": i, "run_id": run_id, "history": record["history"]})
@@ -88,14 +89,18 @@ class RayExecutor:
     def run(self, spec, items, groups, data, recorder, progress) -> list[int]:
         """Train every group on Ray; returns the config indices that did not finish."""
         task = self.ray.remote(max_retries=RETRIES)(train_group)
-        pending = {task.remote(spec, group, recorder.tracker.uri, recorder.parent): group for group in groups}
+        pending = {task.remote(spec, group, recorder.uri, recorder.parent): group for group in groups}
         unfinished = []
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             group = pending.pop(ready[0])
             try:
                 outcomes = self.ray.get(ready[0])
-            except self.ray.exceptions.RayError:  # the task failed even after its retries
+            except self.ray.exceptions.RayTaskError as err:  # the task itself raised: a retry would too
+                cause = err.cause if isinstance(err.cause, Exception) else err
+                raise RuntimeError(f"a Ray task of configs {group} failed: {type(cause).__name__}: "
+                                   f"{str(cause).splitlines()[0] if str(cause) else ''}") from err
+            except self.ray.exceptions.RayError:  # its worker was lost, even after the retries
                 unfinished.extend(group)
                 continue
             for outcome in outcomes:
