@@ -108,6 +108,7 @@ def _run_one(spec, uri: str, resume: bool, log: Path) -> tuple[str, object, str]
         console.print(sweep_table(result, spec.metric))
         write(sweep_timing(result))
         write(f"parent run {result.parent_run_id} in {result.tracking_uri}")
+        write(f"configs ranked in the MLflow UI: {result.runs_url}")
         write(f"compare view: {result.compare_url}")
         return "finished", result, ""
 

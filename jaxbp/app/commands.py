@@ -166,7 +166,8 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
     ui = "jaxbp ui" + ("" if result.tracking_uri.endswith(f"{Path.cwd() / 'mlflow.db'}") else
                        f" --tracking-uri {result.tracking_uri}") + ("" if port == 5000 else f" --port {port}")
     console.print(f"parent run {result.parent_run_id} in {result.tracking_uri}")
-    console.print(f"browse it: [bold]{ui}[/]  then open\n{result.compare_url}", soft_wrap=True)
+    console.print(f"browse it: [bold]{ui}[/]  then open\n{result.runs_url}\ncompare view: {result.compare_url}",
+                  soft_wrap=True)
     return 0
 
 

@@ -1,8 +1,9 @@
 """The MLflow UI for a tracking store: ``mlflow server`` on loopback, started and checked.
 
 What it is for: ``start_server`` launches ``mlflow server`` for a store (one worker, job execution off, so it
-starts in seconds), ``wait_healthy`` polls ``/health``, ``latest_sweep_urls`` gives the experiment and compare
-views of the newest sweep. What it is not: no tracking (see ``tracking``); no team deployment (see services/).
+starts in seconds), ``wait_healthy`` polls ``/health``, ``latest_sweep_urls`` gives the experiments (in MLflow
+3's model-training view), the newest sweep's ranked configs and their compare view.
+What it is not: no tracking (see ``tracking``); no team deployment (see services/).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from jaxbp.sweeps.tracking import KIND, Tracker, compare_url, health_problem
+from jaxbp.sweeps.spec import METRICS
+from jaxbp.sweeps.tracking import KIND, Tracker, compare_url, experiment_url, health_problem, runs_url
 
 
 def server_command(uri: str, host: str, port: int, *, workers: int = 1, artifacts_destination: str | None = None,
@@ -65,16 +67,37 @@ def wait_healthy(url: str, process: subprocess.Popen | None = None, timeout: flo
 
 
 def latest_sweep_urls(uri: str, ui_base: str) -> list[tuple[str, str]]:
-    """[(label, url)] for the UI: each experiment, and the compare view of the newest sweep's children."""
+    """[(label, url)] for the UI, all in MLflow 3's model-training view: each experiment (with sweeps: their
+    configs ranked by the newest sweep's metric, with η, sizes, the other axes and the metric as columns), then
+    the newest sweep's configs alone and their compare view."""
     client = MlflowClient(uri)
+    experiments = {e.experiment_id: e.name for e in client.search_experiments() if e.name != "Default"}
+    sweeps = client.search_runs(list(experiments), f"tags.`{KIND}` = 'sweep'",
+                                order_by=["attributes.start_time DESC"]) if experiments else []
+    newest = {}
+    for run in sweeps:
+        newest.setdefault(run.info.experiment_id, run)
     out = []
-    experiments = [e for e in client.search_experiments() if e.name != "Default"]
-    for exp in experiments:
-        out.append((f"experiment {exp.name}", f"{ui_base}/#/experiments/{exp.experiment_id}"))
-    sweeps = client.search_runs([e.experiment_id for e in experiments], f"tags.`{KIND}` = 'sweep'",
-                                order_by=["attributes.start_time DESC"], max_results=1) if experiments else []
+    for exp_id, name in experiments.items():
+        if exp_id in newest:
+            Tracker(uri, name)  # tags an experiment of an older jaxbp as model training
+            view = _view(newest[exp_id])
+            label = f"experiment {name}, configs ranked by {view['metric']}"
+            out.append((label, runs_url(uri, ui_base, exp_id, **view)))
+        else:
+            out.append((f"experiment {name}", experiment_url(ui_base, exp_id)))
     if sweeps:
-        parent, exp_id = sweeps[0], sweeps[0].info.experiment_id
-        children = Tracker(uri, client.get_experiment(exp_id).name).children(parent.info.run_id)
-        out.append((f"compare {parent.info.run_name}", compare_url(ui_base, exp_id, [r.info.run_id for r in children])))
+        parent, view = sweeps[0], _view(sweeps[0])
+        exp_id, run_id, name = parent.info.experiment_id, parent.info.run_id, parent.info.run_name
+        children = [r.info.run_id for r in Tracker(uri, experiments[exp_id]).children(run_id)]
+        out += [(f"{name}, ranked by {view['metric']}", runs_url(uri, ui_base, exp_id, **view, parent_run_id=run_id)),
+                (f"compare {name}", compare_url(ui_base, exp_id, children))]
     return out
+
+
+def _view(parent) -> dict:
+    """``runs_url``'s metric, maximize and axes for a sweep, from its parent run's params."""
+    params = parent.data.params
+    metric = params.get("metric", "validation_accuracy")
+    axes = [k.removeprefix("axis.") for k in params if k.startswith("axis.")]
+    return {"metric": metric, "maximize": METRICS.get(metric, "max") == "max", "axes": axes}

@@ -21,7 +21,7 @@ from jaxbp.sweeps.recorder import Recorder
 from jaxbp.sweeps.results import ranked_rows, summary_figures, write_csv
 from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
 from jaxbp.sweeps.spool import Spool
-from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri
+from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
 from jaxbp.training.data import load_dataset
 from jaxbp.training.loop import group_key
 
@@ -36,7 +36,9 @@ class TrackingUnavailable(SweepIncomplete):
 
 @dataclass
 class SweepResult:
-    """How a sweep ended: its runs, ranked rows (best first), and where to look at them."""
+    """How a sweep ended: its runs, ranked rows (best first), and where to look at them in the MLflow UI:
+    ``runs_url`` (its configs ranked by the spec's metric, with η, sizes and the metric as columns) and
+    ``compare_url`` (MLflow's compare view of its children)."""
 
     tracking_uri: str
     experiment_id: str
@@ -45,6 +47,7 @@ class SweepResult:
     compare_url: str
     seconds: dict = field(default_factory=dict)  # wall time of training, logging, plotting, total
     already_finished: bool = False  # resume found the newest sweep of this spec finished: nothing was run
+    runs_url: str = ""
 
 
 def _parent_params(spec: SweepSpec, n_configs: int) -> dict:
@@ -73,7 +76,8 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     if latest and latest[1]:  # the newest sweep of this spec finished: nothing to resume
         rows = ranked_rows(tracker, latest[0], spec)
         return SweepResult(uri, tracker.experiment_id, latest[0], rows, compare_url(
-            ui_base, tracker.experiment_id, [r.run_id for r in rows]), already_finished=True)
+            ui_base, tracker.experiment_id, [r.run_id for r in rows]), already_finished=True,
+            runs_url=runs_url(uri, ui_base, tracker.experiment_id, spec.metric, spec.maximize, spec.sweep, latest[0]))
     parent = latest[0] if latest else None
     done = {i: run.info.run_id for i, run in tracker.finished_children(parent).items()} if parent else {}
     if parent is None:  # a new sweep: whatever an earlier session of this spec kept belongs to another parent
@@ -121,4 +125,6 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     seconds["total"] = time.perf_counter() - began
     spool.clear()
     return SweepResult(uri, tracker.experiment_id, parent, rows,
-                       compare_url(ui_base, tracker.experiment_id, [r.run_id for r in rows]), seconds)
+                       compare_url(ui_base, tracker.experiment_id, [r.run_id for r in rows]), seconds,
+                       runs_url=runs_url(uri, ui_base, tracker.experiment_id, spec.metric, spec.maximize, spec.sweep,
+                                         parent))

@@ -14,6 +14,7 @@ the axes, the spec as ``spec.toml``, and at the end the tag ``best_run_id``, the
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -31,6 +32,10 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
 SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
 MAX_METRICS, MAX_PARAMS = 800, 100  # per log_batch call: MLflow takes ≤ 1000 entries, ≤ 100 of them params
+# MLflow 3's UI opens an experiment as GenAI (traces) or model training; this tag is what its kind selector
+# sets, and a URL's ``workflowType`` decides while the UI's GenAI/Model-training switch is on (3.17).
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+SHARED_VIEW = "mlflow.sharedViewState."  # experiment tag prefix of views opened by ``?viewStateShareKey=``
 
 
 def resolve_uri(tracking_uri: str | None = None) -> str:
@@ -103,7 +108,9 @@ class Tracker:
         self.client = MlflowClient(uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=artifact_root(uri))
+            experiment, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND: MODEL_TRAINING})
+        if found and EXPERIMENT_KIND not in found.tags:  # made by an older jaxbp: a model-training one too
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
 
     def log(self, run_id: str, *, params: dict | None = None, metrics=(), tags: dict | None = None) -> None:
         """Everything in as few ``log_batch`` calls as MLflow's limits allow."""
@@ -165,8 +172,12 @@ class Tracker:
         return found
 
     def log_child(self, parent_id: str, name: str, record: dict, artifacts: list[Path]) -> str:
-        """One config's child run: params, per-epoch metrics, tags, artifacts; FINISHED only once complete."""
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={
+        """One config's child run: params, per-epoch metrics, tags, artifacts; FINISHED only once complete.
+        The run starts and ends when the config's training did (``started_at``/``ended_at``, Unix seconds; when
+        absent: ending now, starting the history's epoch seconds earlier)."""
+        ended = record.get("ended_at") or time.time()
+        started = record.get("started_at") or ended - sum(row.get("epoch_seconds") or 0 for row in record["history"])
+        run = self.client.create_run(self.experiment_id, start_time=int(started * 1000), run_name=name, tags={
             "mlflow.parentRunId": parent_id, KIND: "config", INDEX: str(record["index"]),
             CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"],
             EPOCHS: str(len(record["history"]))})
@@ -179,7 +190,7 @@ class Tracker:
         self.log(run_id, params=config_params(record["config"]), metrics=history_metrics(record["history"]) + extra)
         for path in artifacts:
             self.client.log_artifact(run_id, str(path))
-        self.client.set_terminated(run_id, "FINISHED")
+        self.client.set_terminated(run_id, "FINISHED", end_time=int(ended * 1000))
         return run_id
 
     def finish_parent(self, parent_id: str, *, best_run_id: str | None, metric: str, best: float | None,
@@ -197,9 +208,31 @@ class Tracker:
 
 
 def compare_url(ui_base: str, experiment_id: str, run_ids: list[str]) -> str:
-    """The MLflow UI's compare view of these runs (where params and metrics are shown side by side)."""
+    """The MLflow UI's compare view of these runs (params and metrics side by side; its plots start on the
+    first metric, whatever the spec's is: no URL parameter chooses it)."""
     runs = ",".join(f'"{r}"' for r in run_ids)
     return f"{ui_base.rstrip('/')}/#/compare-runs?runs=[{runs}]&experiments=[\"{experiment_id}\"]"
+
+
+def experiment_url(ui_base: str, experiment_id: str) -> str:
+    """The experiment's runs table in MLflow 3's model-training view (without ``workflowType`` a fresh
+    browser opens the GenAI overview: traces, latency, token usage)."""
+    return f"{ui_base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def runs_url(uri: str, ui_base: str, experiment_id: str, metric: str, maximize: bool = True, axes=(),
+             parent_run_id: str | None = None) -> str:
+    """The runs table of the configs of one sweep (``parent_run_id``) or of every sweep of the experiment, best
+    first by ``metric``, with columns for η, sizes, the other ``axes`` and ``metric``. It is saved in store
+    ``uri`` as a shared view of the experiment (the tag MLflow's own Share writes; no URL parameter sets
+    columns), and the URL returned opens it without a click."""
+    key, order = f"jaxbp-{parent_run_id or 'configs'}", f"metrics.`{metric}`"
+    params = dict.fromkeys(a for a in ("eta", "sizes", *axes) if a != "hidden")  # a hidden axis is in sizes
+    view = {"searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'" if parent_run_id else
+            f"tags.`{KIND}` = 'config'", "orderByKey": order, "orderByAsc": not maximize,
+            "selectedColumns": [*(f"params.`{p}`" for p in params), order]}
+    MlflowClient(uri).set_experiment_tag(experiment_id, SHARED_VIEW + key, json.dumps(view))
+    return f"{experiment_url(ui_base, experiment_id)}&viewStateShareKey={key}"
 
 
 def metric_history(client: MlflowClient, run_id: str, keys=None) -> list[dict]:

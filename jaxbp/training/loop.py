@@ -71,11 +71,14 @@ def on_device(data: Dataset, dtype) -> dict[str, Split]:
     return {name: Split(*(jnp.asarray(a, dtype) for a in getattr(data, name))) for name in SPLITS}
 
 
-def make_epoch(config: TrainConfig, n_train: int):
+def make_epoch(config: TrainConfig, n_train: int, *, unroll: int = 1, upfront: bool = False):
     """epoch(params, opt_state, key, X, Y) -> (params, opt_state): one ``lax.scan`` over ⌊n/m⌋ steps.
 
     η and λ come from ``opt_state`` (``make_optimizer`` keeps them there), so a sweep ``vmap``s the epoch over
-    configs with their own states, and can change η or λ between epochs without recompiling."""
+    configs with their own states, and can change η or λ between epochs without recompiling. ``upfront``
+    gathers the epoch's mini-batches into one array before the scan (one copy of the training set; each step
+    then reads contiguous rows: 0.80× the epoch time of a gather per step, [784,30,10] at m = 10 on 2 CPU
+    cores); ``unroll`` is ``lax.scan``'s."""
     gradient = backprop_batch if config.gradients == "bp" else autodiff_grads
     grad = functools.partial(gradient, activation=config.activation, cost=config.cost,
                              output_activation=config.output_activation)
@@ -86,13 +89,15 @@ def make_epoch(config: TrainConfig, n_train: int):
 
     def epoch(params, opt_state, key, X, Y):
 
-        def step(state, idx):  # idx: the m example indices of one mini-batch
+        def step(state, batch):
             params, opt_state = state
-            updates, opt_state = tx.update(grad(params, X[idx], Y[idx]), opt_state, params)
+            X_b, Y_b = batch if upfront else (X[batch], Y[batch])
+            updates, opt_state = tx.update(grad(params, X_b, Y_b), opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), None
 
         batches = jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
-        return jax.lax.scan(step, (params, opt_state), batches)[0]
+        xs = (X[batches], Y[batches]) if upfront else batches
+        return jax.lax.scan(step, (params, opt_state), xs, unroll=unroll)[0]
 
     return epoch
 
@@ -117,6 +122,7 @@ SHARED = fields_of(PROGRAM)
 # is every PER_CONFIG field of TrainConfig).
 VARIED = ("eta", "l2", "seed", "init", "early_stopping")
 DIAGNOSTIC_EXAMPLES = 1000  # the first this many training examples are the batch of the diagnostics
+UPFRONT_BYTES = 1 << 30  # gather an epoch's mini-batches upfront when that copy of the training set fits
 
 
 class Keys(NamedTuple):
@@ -233,7 +239,9 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
               zip(configs, (jax.tree.map(lambda leaf, k=k: leaf[k], params) for k in range(len(configs))))]
     opt_state = devices.shard(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), mesh)
     params = devices.shard(params, mesh)
-    vmapped = jax.vmap(make_epoch(base, n_train), (0, 0, None if same_batches else 0, None, None))
+    # configs that share their mini-batches gather them once, upfront (with their own orders, K copies would)
+    upfront = same_batches and splits["train"].X.nbytes + splits["train"].Y.nbytes <= UPFRONT_BYTES
+    vmapped = jax.vmap(make_epoch(base, n_train, upfront=upfront), (0, 0, None if same_batches else 0, None, None))
     # compiled ahead, so that an epoch's wall time is training, not compilation
     compiled = jax.jit(vmapped).lower(params, opt_state, key_shuffle, *splits["train"]).compile()
 

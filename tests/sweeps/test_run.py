@@ -67,6 +67,10 @@ def test_parent_and_children_layout(finished):
         assert "saturated_fraction_2" in child.data.metrics and "grad_agreement_end" in child.data.metrics
         assert child.data.metrics["grad_agreement_end"] < 1e-5
         assert child.data.tags["jaxbp.epochs"] == "3" and "test_cost" in child.data.metrics
+        # the run spans its training: at least its epochs' update time, and it ends before the parent does
+        trained_ms = 1000 * sum(m.value for m in client.get_metric_history(child.info.run_id, "epoch_seconds"))
+        assert child.info.end_time - child.info.start_time >= trained_ms - 2
+        assert parent.info.start_time <= child.info.start_time <= child.info.end_time <= parent.info.end_time
     values = [r.value for r in result.rows]
     assert values == sorted(values, reverse=True)
     for rank, row in enumerate(result.rows, start=1):  # per-layer figures for the best TOP_FIGURES only
