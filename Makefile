@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/grad_speed.py
 	$(BIN)/python benchmarks/epoch_speed.py
 	$(BIN)/python benchmarks/sweep_speed.py
+	$(BIN)/python benchmarks/start_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info .jaxbp
