@@ -6,7 +6,7 @@ What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST 
 m = 10 (5000 steps), η = 3.0, float32, init "normal", every method from the same initial parameters (the JAX
 ones also in the same mini-batch order):
 
-1. jaxbp: the epoch ``jaxbp.train`` runs, built by the same function (``jaxbp.training.loop.compile_together``
+1. jaxbp: the epoch ``jaxbp.train`` runs, built by the same function (``jaxbp.training.together.compile_together``
    with one config): BP1–BP4 in one ``lax.scan``, each step gathering its rows; then ``program.measure``
    (cost and accuracy of every split, per-layer diagnostics, as host floats), what ``train`` hands its callbacks.
 2. The anchor, jax.grad + lax.scan written here independently of jaxbp (``x @ w.T + b``, sigmoid, mean
@@ -54,7 +54,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier  # imported here so that no import is timed
 
 import jaxbp
-from jaxbp.training.loop import compile_together
+from jaxbp.training.together import compile_together
 
 DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)

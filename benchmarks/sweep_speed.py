@@ -3,7 +3,7 @@
 What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST (``jaxbp.load_dataset
 ("fashion-mnist")``: n = 50000 training examples of 784 inputs), network ``--sizes`` (default [784, 30, 10]),
 sigmoid, quadratic cost, m = 10 (5000 steps), float32, init "normal", seed 0, in two programs built by the
-very function a sweep and ``jaxbp.train`` use, ``jaxbp.training.loop.compile_together``:
+very function a sweep and ``jaxbp.train`` use, ``jaxbp.training.together.compile_together``:
 
 1. the sweep: K configs that differ only in η (K values log-spaced over ``ETA_RANGE``, one seed, so all
    draw the same mini-batches) compiled as one program, ``vmap``-ed over configs;
@@ -70,7 +70,7 @@ from machine import machine_header
 
 import jaxbp
 from jaxbp.sweeps.spec import parse_spec
-from jaxbp.training.loop import compile_together
+from jaxbp.training.together import compile_together
 
 DATASET = "fashion-mnist"
 SIZES = (784, 30, 10)

@@ -29,7 +29,8 @@ _HOME = {
     **dict.fromkeys(("Checkpoint", "load_checkpoint", "save_checkpoint"), "jaxbp.training.checkpoint"),
     **dict.fromkeys(("TrainConfig",), "jaxbp.training.config"),
     **dict.fromkeys(("DATASETS", "Dataset", "Split", "load_dataset"), "jaxbp.training.data"),
-    **dict.fromkeys(("TrainResult", "train", "train_together"), "jaxbp.training.loop"),
+    **dict.fromkeys(("TrainResult",), "jaxbp.training.loop"),
+    **dict.fromkeys(("train", "train_together"), "jaxbp.training.together"),
     **dict.fromkeys(("SweepSpec", "load_spec"), "jaxbp.sweeps.spec"),
     **dict.fromkeys(("SweepResult", "run_sweep"), "jaxbp.sweeps.run"),
 }

@@ -41,6 +41,18 @@ def sizes_for(depth, output):
     return sizes
 
 
+def tiny(n=24, n_in=4, n_out=3, seed=0, dtype=jnp.float32):
+    """A small random classification set with n training examples and 6 each for validation and test."""
+    keys = jax.random.split(jax.random.key(seed), 3)
+
+    def split(key, m):
+        kx, ky = jax.random.split(key)
+        return jaxbp.Split(jax.random.uniform(kx, (m, n_in), dtype),
+                     jax.nn.one_hot(jax.random.randint(ky, (m,), 0, n_out), n_out, dtype=dtype))
+
+    return jaxbp.Dataset("tiny", split(keys[0], n), split(keys[1], 6), split(keys[2], 6))
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, on 127.0.0.1."""
     with socket.socket() as s:

@@ -128,7 +128,7 @@ def sweep(
     spec: Path = typer.Argument(..., help="A sweep spec (TOML), e.g. experiments/quickstart.toml."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
     resume: bool = typer.Option(False, "--resume", help="Finish the newest sweep of this spec: keep its finished configs, train only the rest (a finished sweep is shown, not rerun)."),
-    port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed compare URL."),
+    port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed URLs."),
     executor: str = typer.Option("local", help="local (this process) or ray (one Ray task per group of configs)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start a local Ray)."),
 ):

@@ -82,7 +82,7 @@ def run_training(dataset: str, validation, sizes, values: dict, *, checkpoint=No
     from jaxbp.training.checkpoint import save_checkpoint
     from jaxbp.training.config import TrainConfig
     from jaxbp.training.data import load_dataset
-    from jaxbp.training.loop import train
+    from jaxbp.training.together import train
 
     use_dtype(values["dtype"])
     data = load_dataset(dataset, validation=validation, seed=values["seed"], dtype=values["dtype"])

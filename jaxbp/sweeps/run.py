@@ -23,7 +23,7 @@ from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
 from jaxbp.sweeps.spool import Spool
 from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
 from jaxbp.training.data import load_dataset
-from jaxbp.training.loop import group_key
+from jaxbp.training.together import group_key
 
 
 class SweepIncomplete(RuntimeError):

@@ -2,7 +2,7 @@
 
 What it is for: reading and checking a spec (``load_spec``) before anything runs, and expanding it into the
 list of configs it stands for (``expand``): the grid of all axis values, or ``samples`` random draws.
-What it is not: no training and no tracking (see ``sweep``).
+What it is not: no training and no tracking (see ``run``).
 
     name = "quickstart"             # the MLflow experiment
     dataset = "digits"

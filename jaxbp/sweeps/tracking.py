@@ -3,7 +3,8 @@
 What it is for: resolving the tracking URI (argument, ``MLFLOW_TRACKING_URI``, else SQLite ``mlflow.db`` in
 the working directory) and checking it is reachable before any training; one parent run per sweep and one
 nested child run per config, each logged in a few ``log_batch`` calls; finding an unfinished sweep again.
-What it is not: no training, no plots (see ``plots``), no retry policy beyond MLflow's own (see ``sweep``).
+What it is not: no training, no plots (see ``plots``), no retry policy beyond MLflow's own (see ``run`` and
+``recorder``).
 
 Layout: the parent run (tag ``jaxbp.kind=sweep``) holds params dataset, metric, mode, the base config and
 the axes, the spec as ``spec.toml``, and at the end the tag ``best_run_id``, the metric ``best_<metric>``,

@@ -2,7 +2,7 @@
 
 What it is for: one place for defaults (a sweep spec or a CLI option only overrides), and checking every
 field before anything is computed (``validate``), with errors that name what was expected.
-What it is not: no training; see ``train``.
+What it is not: no training; see ``loop`` and ``together``.
 """
 
 from __future__ import annotations

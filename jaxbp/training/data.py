@@ -4,7 +4,7 @@ What it is for: ``load_dataset`` returns a ``Dataset`` of three ``Split``s from 
 (the default), Fashion-MNIST from Debian's ``dataset-fashion-mnist``, MNIST or any folder of the four
 MNIST-format IDX files, or a small synthetic set (XOR, moons); ``read_idx`` reads one IDX file.
 What it is not: nothing downloads (every source is on disk or generated); no mini-batching or per-epoch
-shuffling (see ``train``); no augmentation or normalisation beyond scaling into [0, 1].
+shuffling (see ``loop``); no augmentation or normalisation beyond scaling into [0, 1].
 """
 
 from __future__ import annotations

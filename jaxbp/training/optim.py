@@ -3,7 +3,7 @@
 What it is for: ``make_optimizer`` turns (optimizer, schedule, η, λ) into one optax
 ``GradientTransformation`` whose η and λ live in its state; with ``optimizer="sgd"`` and λ = 0 it is exactly
 Algorithm 5.3's w ← w − η ∇C (∇C being the mean over the mini-batch, i.e. (1/m) Σ_x δ^x (a^x)ᵀ).
-What it is not: no gradients (see ``backprop``/``autodiff``), no loop (see ``train``).
+What it is not: no gradients (see ``backprop``/``autodiff``), no loop (see ``loop`` and ``together``).
 """
 
 from __future__ import annotations

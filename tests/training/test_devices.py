@@ -14,7 +14,7 @@ from jaxbp.training.devices import config_mesh, padded
 
 SCRIPT = """
 import json, jax, jaxbp
-from jaxbp.training.loop import compile_together, train_together
+from jaxbp.training.together import compile_together, train_together
 data = jaxbp.load_dataset("xor")
 configs = [jaxbp.TrainConfig(sizes=(2, 8, 2), eta=e, seed=s, epochs=4, batch_size=4, l2=l)
            for e, s, l in [(0.5, 0, 0.0), (1.0, 1, 1.0), (2.0, 0, 0.0), (3.0, 1, 0.5), (0.2, 0, 0.0), (5.0, 2, 0.0)]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from jaxbp.sweeps.contracts import Progress
 from jaxbp.sweeps.recorder import Recorder
-from jaxbp.training.loop import train_together
+from jaxbp.training.together import train_together
 
 
 class LocalExecutor:

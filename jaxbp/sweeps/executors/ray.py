@@ -37,7 +37,7 @@ def train_group(spec, indices: list[int], uri: str, parent: str) -> list[dict]:
     from jaxbp.sweeps.spool import ARTIFACT_SUFFIXES
     from jaxbp.sweeps.tracking import Tracker
     from jaxbp.training.data import load_dataset
-    from jaxbp.training.loop import train_together
+    from jaxbp.training.together import train_together
 
     data = load_dataset(spec.dataset, validation=spec.validation)
     items = expand(spec, (data.n_in, data.n_classes))
