@@ -67,3 +67,13 @@ def test_public_api_names_resolve():
     assert set(jaxbp.__all__) <= set(dir(jaxbp))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         jaxbp.nope  # noqa: B018
+
+
+def test_importing_any_module_sets_no_environment_variable():
+    """jaxbp's own modules set nothing (jax and MLflow set a few of their own when imported: imported first)."""
+    code = ("import os, pkgutil, importlib, jaxbp, jax, optax, flax, mlflow, matplotlib, typer, rich;"
+            " before = dict(os.environ);"
+            " [importlib.import_module(m.name) for m in pkgutil.walk_packages(jaxbp.__path__, 'jaxbp.')];"
+            " print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

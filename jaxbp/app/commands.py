@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 from pathlib import Path
 
 import jax
@@ -191,14 +190,10 @@ def run_plot(run_id: str, tracking_uri, output: Path, *, log: bool) -> None:
     Console(soft_wrap=True).print(f"wrote {path}" + (f" and attached it to run {run_id}" if log else ""))
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run_ui(tracking_uri, host: str, port: int) -> int:
     """``jaxbp ui``: serve the store with ``mlflow server`` until Ctrl-C."""
     quiet_libraries()
-    from jaxbp.app.ui import latest_sweep_urls, start_server, stop_server, wait_healthy
+    from jaxbp.app.ui import latest_sweep_urls, start_server, stop_on_sigterm, stop_server, wait_healthy
     from jaxbp.sweeps.tracking import check_reachable, resolve_uri
 
     uri = resolve_uri(tracking_uri)
@@ -208,7 +203,7 @@ def run_ui(tracking_uri, host: str, port: int) -> int:
     console = Console(soft_wrap=True)  # URLs stay on one line, to be copied or parsed
     server = start_server(uri, host=host, port=port)
     base = f"http://{host}:{port}"
-    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops it like Ctrl-C
+    stop_on_sigterm()
     try:
         with console.status(f"starting mlflow server for {uri} …"):
             wait_healthy(base, server)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import signal
 import socket
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from jaxbp.sweeps.health import health_problem, server_version
 
 PROG = "jaxbp server"
 
@@ -75,17 +74,11 @@ def check(url: str) -> int:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"--check needs an http(s):// URL, got {url!r}")
     url = url.rstrip("/")
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
-            healthy = response.status == 200
-        with urllib.request.urlopen(f"{url}/version", timeout=5) as response:
-            version = response.read().decode().strip()
-    except (urllib.error.URLError, OSError) as err:
-        print(f"unhealthy: {url} does not answer /health ({getattr(err, 'reason', err)})", flush=True)
+    if problem := health_problem(url):
+        print(f"unhealthy: {url} does not answer /health ({problem})", flush=True)
         return 1
-    print(f"healthy: {url} (MLflow {version})" if healthy else f"unhealthy: {url}/health did not answer 200",
-          flush=True)
-    return 0 if healthy else 1
+    print(f"healthy: {url} (MLflow {server_version(url)})", flush=True)
+    return 0
 
 
 def resolve(args) -> dict:
@@ -124,14 +117,14 @@ def _port_free(host: str, port: int) -> bool:
 
 def serve(settings: dict, timeout: float = 90.0) -> int:
     """Run the server until Ctrl-C or SIGTERM (0), or until it dies (1); its own log goes to stderr."""
-    from jaxbp.app.ui import start_server, stop_server, wait_healthy
+    from jaxbp.app.ui import start_server, stop_on_sigterm, stop_server, wait_healthy
 
     host, port = settings["host"], settings["port"]
     if not _port_free(host, port):
         raise OSError(f"port {port} on {host} is already in use; pick another with --port")
     options = {k: settings[k] for k in ("workers", "artifacts_destination", "allowed_hosts", "cors_allowed_origins")}
     server = start_server(settings["uri"], host=host, port=port, log=sys.stderr, **options)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))  # stop like Ctrl-C
+    stop_on_sigterm()
     try:
         wait_healthy(url_of(host, port, probe=True), server, timeout)
         url = url_of(host, port)

@@ -16,8 +16,9 @@ import time
 
 from mlflow.tracking import MlflowClient
 
+from jaxbp.sweeps.health import health_problem
 from jaxbp.sweeps.spec import METRICS
-from jaxbp.sweeps.tracking import KIND, Tracker, compare_url, experiment_url, health_problem, runs_url
+from jaxbp.sweeps.tracking import KIND, Tracker, compare_url, experiment_url, runs_url
 
 
 def server_command(uri: str, host: str, port: int, *, workers: int = 1, artifacts_destination: str | None = None,
@@ -52,6 +53,15 @@ def stop_server(process: subprocess.Popen, timeout: float = 30.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM stops this process as Ctrl-C does (a server's ``finally`` then stops its children)."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def wait_healthy(url: str, process: subprocess.Popen | None = None, timeout: float = 90.0) -> None:

@@ -19,16 +19,16 @@ import json
 import math
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-# MLflow's HTTP client retries for minutes by default; a sweep wants to know sooner (it keeps results itself).
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+from jaxbp.sweeps.health import health_problem
+
+# MLflow's HTTP client retries for minutes by default; a sweep wants to know sooner (it keeps results itself).
+# Set (unless the user set them) when a Tracker for a server is made, read by MLflow at each request.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
 
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
 SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
@@ -43,15 +43,6 @@ def resolve_uri(tracking_uri: str | None = None) -> str:
     """The argument, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``."""
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     return uri or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
-def health_problem(url: str, timeout: float = 5.0) -> str | None:
-    """None if the MLflow server at ``url`` answers ``/health`` with 200, else what went wrong."""
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
-            return None if response.status == 200 else f"/health answered {response.status}"
-    except (urllib.error.URLError, OSError) as err:
-        return str(getattr(err, "reason", err))
 
 
 def check_reachable(uri: str) -> None:
@@ -106,6 +97,9 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str):
         self.uri = uri
+        if uri.startswith(("http://", "https://")):
+            for name, value in HTTP_DEFAULTS.items():
+                os.environ.setdefault(name, value)
         self.client = MlflowClient(uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
