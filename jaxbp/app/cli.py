@@ -63,9 +63,9 @@ def gradcheck(
     """Check BP1–BP4 on one batch: against jax.grad, finite differences, and the angel's δ = ∂C/∂net.
 
     Prints one row per layer and exits with status 1 if any error exceeds its tolerance."""
-    from jaxbp.app import commands as reporting
+    from jaxbp.app import commands
 
-    ok = reporting.run_gradcheck(
+    ok = commands.run_gradcheck(
         sizes=sizes and parse_sizes(sizes), activation=activation, output_activation=output_activation, cost=cost,
         init=init, batch_size=batch_size, seed=seed, dtype=dtype, rtol=rtol, fd_rtol=fd_rtol, samples=samples,
         dataset=dataset,
@@ -99,13 +99,13 @@ def train(
     json_output: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ):
     """Train a network with mini-batch gradient descent (Algorithm 5.3) and report accuracy per epoch."""
-    from jaxbp.app import commands as reporting
+    from jaxbp.app import commands
 
     values = dict(activation=activation, output_activation=output_activation, cost=cost, eta=eta,
                   batch_size=batch_size, epochs=epochs, init=init, seed=seed, l2=l2, optimizer=optimizer,
                   schedule=schedule, early_stopping=early_stopping, gradients=gradients, dtype=dtype)
     TrainConfig(**values)  # every option checked before the data is read
-    summary = reporting.run_training(dataset, _validation(validation), sizes and parse_sizes(sizes), values,
+    summary = commands.run_training(dataset, _validation(validation), sizes and parse_sizes(sizes), values,
                                      checkpoint=checkpoint, json_output=json_output)
     raise typer.Exit(0 if summary["status"] != "diverged" else 1)
 
@@ -118,9 +118,9 @@ def evaluate(
     json_output: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ):
     """Evaluate a checkpoint: cost and accuracy on every split of a dataset."""
-    from jaxbp.app import commands as reporting
+    from jaxbp.app import commands
 
-    reporting.run_evaluation(checkpoint, dataset, _validation(validation), json_output=json_output)
+    commands.run_evaluation(checkpoint, dataset, _validation(validation), json_output=json_output)
 
 
 @app.command()
@@ -133,13 +133,13 @@ def sweep(
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start a local Ray)."),
 ):
     """Train every config of a sweep spec (same-shape configs as one compiled program) and track them in MLflow."""
-    from jaxbp.app import commands as reporting
+    from jaxbp.app import commands
 
     if executor not in ("local", "ray"):
         raise ValueError(f"--executor must be local or ray, got {executor!r}")
     if address and executor != "ray":
         raise ValueError("--address only applies to --executor ray")
-    raise typer.Exit(reporting.run_sweep_command(spec, tracking_uri, resume, port, executor, address))
+    raise typer.Exit(commands.run_sweep_command(spec, tracking_uri, resume, port, executor, address))
 
 
 @app.command()
@@ -153,9 +153,9 @@ def batch(
     """Run a queue of sweep specs unattended: every spec checked first, a log per spec, a summary table at the end.
 
     Exit status 0 if every spec finished, 1 if any was invalid, failed or skipped."""
-    from jaxbp.app import batch as runner
+    from jaxbp.app import batch
 
-    raise typer.Exit(runner.run_batch_command(specs, tracking_uri, keep_going=keep_going, resume=resume,
+    raise typer.Exit(batch.run_batch_command(specs, tracking_uri, keep_going=keep_going, resume=resume,
                                               log_dir=log_dir))
 
 
@@ -181,9 +181,9 @@ def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
 ):
     """Start the MLflow UI (mlflow server) for the store, wait until healthy, print where to look; Ctrl-C stops it."""
-    from jaxbp.app import commands as reporting
+    from jaxbp.app import commands
 
-    raise typer.Exit(reporting.run_ui(tracking_uri, host, port))
+    raise typer.Exit(commands.run_ui(tracking_uri, host, port))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)

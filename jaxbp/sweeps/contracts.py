@@ -33,7 +33,6 @@ class Executor(Protocol):
             recorder: Recorder, progress: Progress | None) -> list[int]: ...
 
 
-SPLITS = ("train", "validation", "test")
 
 
 class Row(NamedTuple):

@@ -16,9 +16,10 @@ import tempfile
 from pathlib import Path
 
 from jaxbp.sweeps import plots
-from jaxbp.sweeps.contracts import SPLITS, Row
+from jaxbp.sweeps.contracts import Row
 from jaxbp.sweeps.spec import SweepSpec
 from jaxbp.sweeps.tracking import EPOCHS, INDEX, KIND, Tracker, metric_history
+from jaxbp.training.loop import SPLITS
 
 TOP_FIGURES = 3  # the best configs whose per-layer learning curves are drawn at the end of a sweep
 FINAL_KEYS = tuple(f"{split}_{kind}" for split in SPLITS for kind in ("accuracy", "cost"))
