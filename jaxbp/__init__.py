@@ -40,7 +40,14 @@ __all__ = sorted(_HOME)
 def __getattr__(name: str):
     if name not in _HOME:
         raise AttributeError(f"module 'jaxbp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOME[name]), name)
+    try:
+        module = importlib.import_module(_HOME[name])
+    except ModuleNotFoundError as err:  # a layer whose extra is not installed
+        if err.name and err.name.split(".")[0] == "jaxbp":
+            raise
+        raise ModuleNotFoundError(f"jaxbp.{name} needs {err.name}: pip install 'jaxbp[all]' (or the extra of its "
+                                  "layer: train, sweeps, cli)", name=err.name) from None
+    value = getattr(module, name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 

@@ -187,10 +187,18 @@ def _holdout(X: np.ndarray, labels: np.ndarray, n_test: int, n_classes: int, sca
     return _Raw((X[:n_train], labels[:n_train]), (X[n_train:], labels[n_train:]), n_classes, scale, VALIDATION_FRACTION)
 
 
+def _sklearn(name: str, what: str):
+    """``sklearn.datasets.<name>``, or one line saying which extra brings scikit-learn."""
+    try:
+        import sklearn.datasets
+    except ImportError:
+        raise ImportError(f"{what} needs scikit-learn: pip install 'jaxbp[train]'") from None
+    return getattr(sklearn.datasets, name)
+
+
 def _digits() -> _Raw:
     """scikit-learn's bundled 8×8 digits (1797 examples, pixels 0..16) in a fixed shuffled order."""
-    from sklearn.datasets import load_digits
-
+    load_digits = _sklearn("load_digits", "the digits dataset")
     X, labels = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(labels))  # fixed: the test split never depends on seed
     return _holdout(X[order], labels[order], DIGITS_TEST, 10, 16.0)
@@ -205,8 +213,7 @@ def _synthetic(name: str, seed: int) -> _Raw:
         X = np.clip(corners + SYNTHETIC_NOISE * rng.standard_normal(corners.shape), 0.0, 1.0)
         labels = corners[:, 0] ^ corners[:, 1]
     else:
-        from sklearn.datasets import make_moons
-
+        make_moons = _sklearn("make_moons", "the moons dataset")
         X, labels = make_moons(n, noise=SYNTHETIC_NOISE, random_state=seed)
         X = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
     return _holdout(X, labels, round(TEST_FRACTION * n), 2, 1.0)
