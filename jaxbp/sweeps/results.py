@@ -62,7 +62,7 @@ def summary_figures(spec: SweepSpec, rows: list[Row], histories: dict[int, list[
     folder.mkdir(parents=True, exist_ok=True)
     for r in rows:
         if r.index not in histories:
-            histories[r.index] = tracker.history(r.run_id)
+            histories[r.index] = metric_history(tracker.client, r.run_id)
     by_name = {r.name: histories[r.index] for r in sorted(rows, key=lambda r: r.index)}
     plot_rows = [{"eta": r.eta, "sizes": r.sizes, spec.metric: r.value} for r in rows]
     for rank, r in enumerate(rows[:TOP_FIGURES], start=1):

@@ -10,7 +10,8 @@ Layout: the parent run (tag ``jaxbp.kind=sweep``) holds params dataset, metric, 
 the axes, the spec as ``spec.toml``, and at the end the tag ``best_run_id``, the metric ``best_<metric>``,
 ``results.csv`` and plots. A child run (tag ``mlflow.parentRunId``) holds every TrainConfig field as a param
 (``sizes`` written ``784-30-10``), each history key as a metric with ``step=epoch``, the tag ``status``
-(finished / diverged / stopped_early), ``grad_agreement_start``/``_end``, a checkpoint and a learning-curve PNG.
+(finished / diverged / stopped_early), ``grad_agreement_start``/``_end`` and a checkpoint; the best configs
+also a learning-curve PNG (see ``results``). Child runs span their config's training (start and end times).
 """
 
 from __future__ import annotations
@@ -195,10 +196,6 @@ class Tracker:
         metrics = [] if best is None else [Metric(f"best_{metric}", float(best), int(time.time() * 1000), 0)]
         self.log(parent_id, metrics=metrics, tags={SWEEP_STATUS: "finished", "best_run_id": best_run_id or "none"})
         self.client.set_terminated(parent_id, "FINISHED")
-
-    def history(self, run_id: str, keys=None) -> list[dict]:
-        """A child's per-epoch metrics read back as history rows (see ``metric_history``)."""
-        return metric_history(self.client, run_id, keys)
 
 
 

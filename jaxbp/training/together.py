@@ -132,15 +132,14 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     configs = configs + [configs[-1]] * (devices.padded(len(configs), mesh) - len(configs))
     splits = devices.replicate(on_device(data, dtype), mesh)
     keys = [config_keys(c) for c in configs]
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(initial_params(c) for c in configs))
+    initial = [initial_params(c) for c in configs]
     same_batches = len({c.seed for c in configs}) == 1
     key_shuffle = keys[0].shuffle if same_batches else devices.shard(jnp.stack([k.shuffle for k in keys]), mesh)
     fold = jax.jit(jax.random.fold_in if same_batches else jax.vmap(jax.random.fold_in, (0, None)))
     steps = n_train // base.batch_size
-    states = [make_optimizer(c, n_train, steps).init(initial) for c, initial in
-              zip(configs, (jax.tree.map(lambda leaf, k=k: leaf[k], params) for k in range(len(configs))))]
-    opt_state = devices.shard(jax.tree.map(lambda *leaves: jnp.stack(leaves), *states), mesh)
-    params = devices.shard(params, mesh)
+    params = devices.shard(_stack(initial), mesh)
+    opt_state = devices.shard(_stack([make_optimizer(c, n_train, steps).init(p) for c, p in zip(configs, initial)]),
+                              mesh)
     # configs that share their mini-batches gather them once, upfront (with their own orders, K copies would)
     upfront = same_batches and splits["train"].X.nbytes + splits["train"].Y.nbytes <= UPFRONT_BYTES
     vmapped = jax.vmap(make_epoch(base, n_train, upfront=upfront), (0, 0, None if same_batches else 0, None, None))
@@ -151,6 +150,11 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
         return compiled(params, opt_state, fold(key_shuffle, e), *splits["train"])
 
     return Program(epoch, params, opt_state, _make_measure(base, n_train, splits))
+
+
+def _stack(trees: list):
+    """One pytree whose leaves have a leading config axis, from one pytree per config."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def train_together(configs: Sequence[TrainConfig], data: Dataset, *, callbacks=()) -> list[TrainResult]:
