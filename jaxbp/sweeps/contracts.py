@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from jaxbp.sweeps.recorder import Recorder
     from jaxbp.sweeps.spec import SweepSpec
     from jaxbp.training.config import TrainConfig
@@ -33,6 +35,13 @@ class Executor(Protocol):
             recorder: Recorder, progress: Progress | None) -> list[int]: ...
 
 
+class Search(Protocol):
+    """An adaptive search (``spec.mode`` halving, hyperband, pbt or optuna): decides which configs train for
+    how long, hands every config to ``recorder.submit`` as it ends (those it stops with status "pruned"),
+    keeps what ``--resume`` needs in the spool, and returns the files its parent run keeps."""
+
+    def run(self, spec: SweepSpec, items: list[tuple[dict, TrainConfig]], data: Dataset, recorder: Recorder,
+            progress: Progress | None) -> list[Path]: ...
 
 
 class Row(NamedTuple):

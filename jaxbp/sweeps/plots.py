@@ -267,3 +267,37 @@ def _axes(ax, title: str, ylabel: str, *, xlabel: str = "epoch", log_of: Sequenc
     ax.grid(alpha=0.3)
     if xlabel == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def ladder(histories: Mapping[int, list[dict]], metric: str, brackets: Sequence[Sequence[int]],
+           rungs: Sequence[Sequence[int]], pruned: set[int], path, *, title: str,
+           names: Mapping[int, str] | None = None) -> Path:
+    """A successive-halving ladder: ``metric`` vs epoch of every config (``histories`` by config index), one
+    panel per bracket (``brackets``: its config indices; ``rungs``: its rung epochs, dotted lines). Configs
+    the search stopped (``pruned``) are thin grey lines ending in a dot where they stopped; those that went
+    on are coloured and named (``names``) in the legend; a diverged one ends in a ×."""
+    path = _png(path)
+    fig, axes = _figure(1, len(brackets), 5.2, 3.8)
+    lines = []
+    for b, (ax, members, epochs) in enumerate(zip(axes[0], brackets, rungs)):
+        for i in members:
+            if i in pruned and i in histories:
+                x, y = _series(histories[i], metric)
+                _plot(ax, x, y, color="0.6", lw=0.8, alpha=0.8)
+                ax.plot(x[-1:], y[-1:], ls="", marker="o", ms=3, color="0.45")
+        kept = [i for i in members if i not in pruned and i in histories]
+        for i, color in zip(kept, _colors(len(kept))):
+            _plot(ax, *_series(histories[i], metric), color=color, lw=1.6)
+            _mark_diverged(ax, [] if np.isfinite(histories[i][-1]["train_cost"]) else [histories[i][-1]["epoch"]],
+                           color, at=0.96)
+            lines.append((f"{(names or {}).get(i, i)}", color))
+        for e in epochs:
+            ax.axvline(e, color="0.3", ls=":", lw=0.8)
+        _axes(ax, f"bracket {b + 1}: {len(members)} configs" if len(brackets) > 1 else f"{len(members)} configs",
+              metric)
+    handles = [Line2D([], [], color=color, lw=1.6, label=label) for label, color in lines[:MAX_LEGEND]]
+    handles += [Line2D([], [], color="0.6", marker="o", ms=3, label="stopped (pruned)"),
+                Line2D([], [], color="0.3", ls=":", label="end of a rung")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(3, len(handles)), fontsize="small")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -19,7 +19,7 @@ from pathlib import Path
 from jaxbp.core.types import float_dtype
 from jaxbp.sweeps.contracts import Progress
 from jaxbp.sweeps.spool import Spool
-from jaxbp.sweeps.tracking import Tracker
+from jaxbp.sweeps.tracking import STOPPED_AT, Tracker
 from jaxbp.training.checkpoint import save_checkpoint
 from jaxbp.training.diagnostics import grad_agreement
 from jaxbp.training.loop import TrainResult, initial_params
@@ -37,11 +37,18 @@ def run_name(point: dict) -> str:
     return " ".join(f"{k}={show(v)}" for k, v in point.items()) or "base"
 
 
-def finish_config(index: int, point: dict, config, result: TrainResult, data, folder: Path) -> dict:
+def finish_config(index: int, point: dict, config, result: TrainResult, data, folder: Path, *,
+                  tags: dict | None = None, files: dict | None = None) -> dict:
     """The record of a trained config (JSON-able), with its checkpoint written to ``folder``: axis values,
-    config, status, history, training start and end (wall clock), and BP vs jax.grad at the initial and
-    final weights on the first training batch."""
+    config, status, history, training start and end (wall clock), BP vs jax.grad at the initial and final
+    weights on the first training batch, and extra ``tags`` for its run (a config a search stopped also gets
+    ``jaxbp.stopped_at_epoch``). ``files`` ({name: JSON-able}) are written beside the checkpoint as JSON."""
     folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (files or {}).items():
+        (folder / name).write_text(json.dumps(content, indent=1))
+    tags = dict(tags or {})
+    if result.status == "pruned":
+        tags[STOPPED_AT] = len(result.history)
     X, Y = data.train.X[: config.batch_size], data.train.Y[: config.batch_size]
     X, Y = X.astype(float_dtype(config.dtype)), Y.astype(float_dtype(config.dtype))
     final = result.history[-1]
@@ -49,7 +56,7 @@ def finish_config(index: int, point: dict, config, result: TrainResult, data, fo
                     metrics={k: v for k, v in final.items() if k in ("epoch", "train_cost", "test_accuracy")})
     return {"index": index, "point": point, "name": run_name(point), "config": config.to_dict(),
             "config_hash": config_hash(config.to_dict()), "status": result.status, "message": result.message,
-            "history": result.history, "started_at": result.started_at, "ended_at": result.ended_at,
+            "history": result.history, "started_at": result.started_at, "ended_at": result.ended_at, "tags": tags,
             "grad_agreement_start": grad_agreement(initial_params(config), X, Y, config),
             "grad_agreement_end": grad_agreement(result.params, X, Y, config)}
 
@@ -63,6 +70,7 @@ class Recorder:
                  progress: Progress | None):
         self.tracker, self.parent, self.spool, self.done, self.progress = tracker, parent, spool, done, progress
         self.pool, self.futures, self.failure, self.histories = ThreadPoolExecutor(1), [], None, {}
+        self.statuses: dict[int, str] = {}  # how each config seen in this session ended
         self.seconds = {"logging": 0.0, "finishing": 0.0}
 
     @property
@@ -70,13 +78,15 @@ class Recorder:
         """The tracking store the children are logged to."""
         return self.tracker.uri
 
-    def submit(self, index: int, point: dict, config, result: TrainResult, data) -> None:
-        """A config trained in this process: finish and log it on the worker thread."""
-        self.futures.append(self.pool.submit(self._finish, index, point, config, result, data))
+    def submit(self, index: int, point: dict, config, result: TrainResult, data, *, tags: dict | None = None,
+               files: dict | None = None) -> None:
+        """A config trained in this process: finish and log it on the worker thread (``tags`` and ``files``:
+        see ``finish_config``)."""
+        self.futures.append(self.pool.submit(self._finish, index, point, config, result, data, tags, files))
 
-    def _finish(self, index, point, config, result, data) -> None:
+    def _finish(self, index, point, config, result, data, tags, files) -> None:
         start = time.perf_counter()
-        record = finish_config(index, point, config, result, data, self.spool.folder(index))
+        record = finish_config(index, point, config, result, data, self.spool.folder(index), tags=tags, files=files)
         self.seconds["finishing"] += time.perf_counter() - start
         self.spool.put(record)
         self.log(record)
@@ -85,7 +95,7 @@ class Recorder:
     def log(self, record: dict) -> None:
         """Log one spooled record as a child run (unless already logged); drop it from the spool once logged."""
         index = record["index"]
-        self.histories[index] = record["history"]
+        self.histories[index], self.statuses[index] = record["history"], record["status"]
         if self.failure is None and index not in self.done:
             start = time.perf_counter()
             try:
@@ -120,9 +130,9 @@ class Recorder:
             self.progress.config_done()
 
     def wait(self) -> None:
+        """Until every submitted config is finished and logged (or kept after a tracking failure)."""
         for future in self.futures:
             future.result()
-        self.pool.shutdown()
 
     def retry(self) -> None:
         """One more try for everything the spool still holds."""

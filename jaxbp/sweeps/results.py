@@ -30,7 +30,8 @@ def _finite(value) -> float | None:
 
 
 def ranked_rows(tracker: Tracker, parent: str, spec: SweepSpec) -> list[Row]:
-    """One row per child run, best first by ``spec.metric`` (final epoch); diverged or missing values last."""
+    """One row per child run, best first by ``spec.metric`` (final epoch); configs a search stopped (pruned)
+    after those that ran to their end; diverged or missing values last."""
     rows = []
     for run in tracker.children(parent):
         metrics, tags = run.data.metrics, run.data.tags
@@ -39,7 +40,7 @@ def ranked_rows(tracker: Tracker, parent: str, spec: SweepSpec) -> list[Row]:
                         int(tags[EPOCHS]) if EPOCHS in tags else None,
                         {k: _finite(metrics.get(k)) for k in FINAL_KEYS}, dict(run.data.params)))
     sign = -1 if spec.maximize else 1
-    return sorted(rows, key=lambda r: (r.value is None, sign * (r.value or 0), r.index))
+    return sorted(rows, key=lambda r: (r.value is None, r.status == "pruned", sign * (r.value or 0), r.index))
 
 
 def write_csv(rows: list[Row], metric: str, path: Path) -> Path:

@@ -19,6 +19,8 @@ from jaxbp.sweeps.contracts import Executor, Progress, Row
 from jaxbp.sweeps.executors.local import LocalExecutor
 from jaxbp.sweeps.recorder import Recorder
 from jaxbp.sweeps.results import ranked_rows, summary_figures, write_csv
+from jaxbp.sweeps.search import make_search
+from jaxbp.sweeps.search.settings import ADAPTIVE
 from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
 from jaxbp.sweeps.spool import Spool
 from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
@@ -53,7 +55,8 @@ class SweepResult:
 def _parent_params(spec: SweepSpec, n_configs: int) -> dict:
     params = {"dataset": spec.dataset, "metric": spec.metric, "mode": spec.mode, "n_configs": n_configs,
               **{f"base.{k}": v for k, v in spec.base.items()},
-              **{f"axis.{k}": json.dumps(v) for k, v in spec.sweep.items()}}
+              **{f"axis.{k}": json.dumps(v) for k, v in spec.sweep.items()},
+              **{f"search.{k}": json.dumps(v) for k, v in spec.search.items()}}
     return {k: (v[:500] if isinstance(v, str) else v) for k, v in params.items()}  # MLflow caps param values
 
 
@@ -66,6 +69,12 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     (``LocalExecutor()`` by default, or ``jaxbp.sweeps.executors.ray.RayExecutor``); ``progress`` is told
     what happens as it happens (the CLI's progress bars)."""
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
+    search = None
+    if spec.mode in ADAPTIVE:
+        if executor is not None and not isinstance(executor, LocalExecutor):
+            raise ValueError(f"mode = {spec.mode!r} trains in this process (its configs stop, continue and copy "
+                             "each other between epochs); leave out --executor ray")
+        search = make_search(spec)
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
     data = load_dataset(spec.dataset, validation=spec.validation)
@@ -85,7 +94,8 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
         spec_file = spool.root / "spec.toml"
         spec_file.parent.mkdir(parents=True)
         spec_file.write_text(spec.source or json.dumps({"name": spec.name}))
-        parent = tracker.start_parent(f"{spec.name} sweep", spec.digest, _parent_params(spec, len(items)), spec_file)
+        parent = tracker.start_parent(f"{spec.name} sweep", spec.digest,
+                                      _parent_params(spec, len(items) or spec.search.get("trials")), spec_file)
     recorder = Recorder(tracker, parent, spool, done, progress)
     for record in spool.pending():  # results of an earlier, interrupted session: logged, not retrained
         recorder.log(record)
@@ -94,9 +104,13 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     for i in todo:
         groups.setdefault(group_key(items[i][1]), []).append(i)
     if progress:
-        progress.start(len(items), len(items) - len(todo))
-    start = time.perf_counter()
-    unfinished = (executor or LocalExecutor()).run(spec, items, list(groups.values()), data, recorder, progress)
+        total = len(items) or spec.search.get("trials")
+        progress.start(total, len(set(done) | {r["index"] for r in spool.pending()}) if search else total - len(todo))
+    start, unfinished, searched = time.perf_counter(), [], []
+    if search:
+        searched = search.run(spec, items, data, recorder, progress)
+    else:
+        unfinished = (executor or LocalExecutor()).run(spec, items, list(groups.values()), data, recorder, progress)
     training = time.perf_counter() - start
     recorder.wait()
     if recorder.failure is not None:
@@ -114,7 +128,7 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     seconds = {"training": training, **recorder.seconds}
     start = time.perf_counter()
     rows = ranked_rows(tracker, parent, spec)
-    artifacts = [write_csv(rows, spec.metric, spool.root / "results.csv"),
+    artifacts = [write_csv(rows, spec.metric, spool.root / "results.csv"), *searched,
                  *summary_figures(spec, rows, recorder.histories, tracker, spool.root)]
     seconds["plotting"] = time.perf_counter() - start
     start = time.perf_counter()

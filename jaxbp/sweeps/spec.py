@@ -6,7 +6,9 @@ What it is not: no training and no tracking (see ``run``).
 
     name = "quickstart"             # the MLflow experiment
     dataset = "digits"
-    metric = "validation_accuracy"  # what ranks the configs (final epoch)
+    metric = "validation_accuracy"  # what ranks the configs (final epoch; a search's rungs too)
+    mode = "grid"                   # or "random" (samples = N draws), or a search: "halving", "hyperband",
+                                    # "pbt", "optuna", whose settings are in [search] (see search.settings)
     [base]                          # any TrainConfig field
     sizes = [64, 30, 10]
     [sweep]                         # axes: lists (grid), or in mode = "random" also ranges
@@ -28,13 +30,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jaxbp.sweeps.search.settings import ADAPTIVE, check_search
 from jaxbp.training.config import TrainConfig
 
 METRICS = {"validation_accuracy": "max", "test_accuracy": "max", "train_accuracy": "max",
            "validation_cost": "min", "test_cost": "min", "train_cost": "min"}
-MODES = ("grid", "random")
+MODES = ("grid", "random", *ADAPTIVE)
 RANGES = ("log_uniform", "uniform", "int_uniform", "choice")
-TOP_KEYS = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "description", "base", "sweep")
+TOP_KEYS = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "description", "base", "sweep",
+            "search")
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 AXIS_KEYS = (*CONFIG_KEYS, "hidden")
 
@@ -54,18 +58,25 @@ class SweepSpec:
     description: str = ""
     base: dict = field(default_factory=dict)
     sweep: dict = field(default_factory=dict)
+    search: dict = field(default_factory=dict)  # the [search] settings of an adaptive mode, defaults filled in
     source: str = ""  # the TOML text it was read from (logged as an artifact)
 
     @property
     def digest(self) -> str:
         """A hash of everything that decides the configs and their data: finds this sweep again on --resume."""
-        keys = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "base", "sweep")
+        keys = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "base", "sweep",
+                "search")
         canonical = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
     def maximize(self) -> bool:
         return METRICS[self.metric] == "max"
+
+    @property
+    def epochs(self) -> int:
+        """The most epochs any config trains ([base] epochs, else TrainConfig's default): a search's budget."""
+        return self.base.get("epochs", TrainConfig.epochs)
 
 
 def _unknown(kind: str, key: str, valid) -> ValueError:
@@ -97,10 +108,15 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
     if mode not in MODES:
         raise ValueError(f"{origin}: mode must be one of: {', '.join(MODES)}; got {mode!r}")
     samples = table.get("samples")
-    if mode == "random" and not (isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1):
-        raise ValueError(f"{origin}: mode = \"random\" needs samples = N (a positive integer), got {samples!r}")
-    if mode == "grid" and samples is not None:
-        raise ValueError(f"{origin}: samples only applies to mode = \"random\"")
+    if (mode == "random" or samples is not None) and not (
+            isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1):
+        raise ValueError(f"{origin}: samples must be a positive integer (mode = \"random\" needs samples = N), "
+                         f"got {samples!r}")
+    if mode in ("grid", "optuna") and samples is not None:
+        raise ValueError(f"{origin}: samples does not apply to mode = {mode!r}" +
+                         (" (its [search] trials says how many)" if mode == "optuna" else
+                          "; use mode = \"random\" for random draws"))
+    search = check_search(mode, table.get("search", {}), origin)
     _want(f"{origin}: sample_seed", table.get("sample_seed", 0), int, "an integer")
     if "validation" in table:
         _want(f"{origin}: validation", table["validation"], (int, float), "a count or a fraction")
@@ -114,15 +130,26 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
     for key, values in sweep.items():
         if key not in AXIS_KEYS:
             raise _unknown(f"axis in [sweep] of {origin}:", key, AXIS_KEYS)
-        _check_axis(f"{origin}: [sweep] {key}", key, values, mode)
+        _check_axis(f"{origin}: [sweep] {key}", key, values, ranges=samples is not None or mode == "optuna")
+    if mode in ADAPTIVE and "epochs" in sweep:
+        raise ValueError(f"{origin}: mode = {mode!r} cannot sweep epochs: [base] epochs is the most epochs any "
+                         "config trains (the search's budget)")
     spec = SweepSpec(table["name"], table.get("dataset", "digits"), table.get("metric", "validation_accuracy"), mode,
                      samples, table.get("sample_seed", 0), table.get("validation"), table.get("description", ""),
-                     base, sweep, source)
+                     base, sweep, search, source)
+    if search.get("min_epochs", 1) > spec.epochs:
+        raise ValueError(f"{origin}: [search] min_epochs = {search['min_epochs']} is more than [base] epochs = "
+                         f"{spec.epochs}")
     expand(spec, None)  # every config it stands for must be a valid TrainConfig
+    if mode == "optuna":  # Optuna proposes the points: each listed value must make a valid config
+        for key, values in sweep.items():
+            for value in values if isinstance(values, list) else []:
+                config_of(spec, {key: value}, None)
     return spec
 
 
-def _check_axis(where: str, key: str, values, mode: str) -> None:
+def _check_axis(where: str, key: str, values, *, ranges: bool) -> None:
+    """A list of values, or (where ``ranges``: random draws or Optuna) a range table."""
     if isinstance(values, list):
         if not values:
             raise ValueError(f"{where} is empty; give at least one value")
@@ -130,11 +157,11 @@ def _check_axis(where: str, key: str, values, mode: str) -> None:
             raise TypeError(f"{where} must be a list of lists of widths, e.g. [[30], [100, 30]]; got {values!r}")
         return
     if not isinstance(values, dict):
-        raise TypeError(f"{where} must be a list of values" + (" or a range table" if mode == "random" else "") +
+        raise TypeError(f"{where} must be a list of values" + (" or a range table" if ranges else "") +
                         f", got {type(values).__name__} {values!r}")
-    if mode != "random":
-        raise ValueError(f"{where}: ranges such as {{log_uniform = [a, b]}} need mode = \"random\"; "
-                         "use a list for a grid")
+    if not ranges:
+        raise ValueError(f"{where}: ranges such as {{log_uniform = [a, b]}} need samples = N draws (mode = "
+                         "\"random\", or a search) or mode = \"optuna\"; use a list for a grid")
     if len(values) != 1 or next(iter(values)) not in RANGES:
         raise ValueError(f"{where} must be one of {{{' | '.join(f'{r} = [...]' for r in RANGES)}}}, got {values!r}")
     kind, bounds = next(iter(values.items()))
@@ -180,8 +207,11 @@ def _draw(values, rng: random.Random):
 
 
 def points(spec: SweepSpec) -> list[dict]:
-    """The axis values of every config: the grid (in the order the axes are written) or ``samples`` draws."""
-    if spec.mode == "grid":
+    """The axis values of every config: the grid (in the order the axes are written) or ``samples`` draws.
+    Optuna proposes its own (none here)."""
+    if spec.mode == "optuna":
+        return []
+    if spec.samples is None:
         keys = list(spec.sweep)
         return [dict(zip(keys, combo)) for combo in itertools.product(*(spec.sweep[k] for k in keys))]
     rng = random.Random(spec.sample_seed)
@@ -191,20 +221,22 @@ def points(spec: SweepSpec) -> list[dict]:
 def expand(spec: SweepSpec, shape: tuple[int, int] | None) -> list[tuple[dict, TrainConfig]]:
     """(axis values, TrainConfig) for every config of the sweep. ``shape`` = (n_in, n_classes) of the data
     fills in sizes where the spec leaves them out and is checked against them; None skips that check."""
-    out = []
-    for point in points(spec):
-        values = {**spec.base, **{k: v for k, v in point.items() if k != "hidden"}}
-        sizes = list(values.get("sizes") or ([shape[0], *TrainConfig().sizes[1:-1], shape[1]] if shape
-                                             else TrainConfig().sizes))
-        if "hidden" in point:
-            sizes = [sizes[0], *point["hidden"], sizes[-1]]
-        values["sizes"] = tuple(sizes)
-        try:
-            config = TrainConfig(**values)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"config {point}: {err}") from None
-        if shape and (config.sizes[0], config.sizes[-1]) != tuple(shape):
-            raise ValueError(f"sizes {list(config.sizes)} do not fit dataset {spec.dataset!r}: it has "
-                             f"{shape[0]} inputs and {shape[1]} classes")
-        out.append((point, config))
-    return out
+    return [(point, config_of(spec, point, shape)) for point in points(spec)]
+
+
+def config_of(spec: SweepSpec, point: dict, shape: tuple[int, int] | None) -> TrainConfig:
+    """The TrainConfig of one point of the sweep's space (axis values) over ``[base]``."""
+    values = {**spec.base, **{k: v for k, v in point.items() if k != "hidden"}}
+    sizes = list(values.get("sizes") or ([shape[0], *TrainConfig().sizes[1:-1], shape[1]] if shape
+                                         else TrainConfig().sizes))
+    if "hidden" in point:
+        sizes = [sizes[0], *point["hidden"], sizes[-1]]
+    values["sizes"] = tuple(sizes)
+    try:
+        config = TrainConfig(**values)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"config {point}: {err}") from None
+    if shape and (config.sizes[0], config.sizes[-1]) != tuple(shape):
+        raise ValueError(f"sizes {list(config.sizes)} do not fit dataset {spec.dataset!r}: it has "
+                         f"{shape[0]} inputs and {shape[1]} classes")
+    return config

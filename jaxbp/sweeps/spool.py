@@ -13,7 +13,12 @@ import os
 import shutil
 from pathlib import Path
 
-ARTIFACT_SUFFIXES = (".msgpack", ".png")
+ARTIFACT_SUFFIXES = (".msgpack", ".png", ".json")  # logged with the child run (record.json is not)
+
+
+def artifacts(folder: Path) -> list[Path]:
+    """The files of a finished config that its child run keeps: checkpoint, figures, JSON such as a lineage."""
+    return sorted(p for p in folder.iterdir() if p.suffix in ARTIFACT_SUFFIXES and p.name != "record.json")
 
 
 class Spool:
@@ -31,6 +36,11 @@ class Spool:
         tmp.write_text(json.dumps(record))
         os.replace(tmp, tmp.with_suffix(""))
 
+    @property
+    def search(self) -> Path:
+        """The folder where an adaptive search keeps what ``--resume`` needs (survivors' states)."""
+        return self.root / "search"
+
     def has(self, index: int) -> bool:
         return (self.folder(index) / "record.json").exists()
 
@@ -39,7 +49,7 @@ class Spool:
         return [json.loads(p.read_text()) for p in files]
 
     def artifacts(self, index: int) -> list[Path]:
-        return sorted(p for p in self.folder(index).iterdir() if p.suffix in ARTIFACT_SUFFIXES)
+        return artifacts(self.folder(index))
 
     def remove(self, index: int) -> None:
         shutil.rmtree(self.folder(index), ignore_errors=True)

@@ -10,8 +10,10 @@ Layout: the parent run (tag ``jaxbp.kind=sweep``) holds params dataset, metric, 
 the axes, the spec as ``spec.toml``, and at the end the tag ``best_run_id``, the metric ``best_<metric>``,
 ``results.csv`` and plots. A child run (tag ``mlflow.parentRunId``) holds every TrainConfig field as a param
 (``sizes`` written ``784-30-10``), each history key as a metric with ``step=epoch``, the tag ``status``
-(finished / diverged / stopped_early), ``grad_agreement_start``/``_end`` and a checkpoint; the best configs
-also a learning-curve PNG (see ``results``). Child runs span their config's training (start and end times).
+(finished / diverged / stopped_early / pruned: stopped by a search, with ``jaxbp.stopped_at_epoch``), the
+tags a search adds (e.g. PBT's ``jaxbp.lineage``), ``grad_agreement_start``/``_end``, a checkpoint and the
+search's files (e.g. ``lineage.json``); the best configs also a learning-curve PNG (see ``results``).
+Child runs span their config's training (start and end times).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TI
 
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
 SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
+STOPPED_AT = "jaxbp.stopped_at_epoch"  # the epoch at which a search stopped (pruned) a config
 MAX_METRICS, MAX_PARAMS = 800, 100  # per log_batch call: MLflow takes ≤ 1000 entries, ≤ 100 of them params
 # MLflow 3's UI opens an experiment as GenAI (traces) or model training; this tag is what its kind selector
 # sets, and a URL's ``workflowType`` decides while the UI's GenAI/Model-training switch is on (3.17).
@@ -176,7 +179,7 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, start_time=int(started * 1000), run_name=name, tags={
             "mlflow.parentRunId": parent_id, KIND: "config", INDEX: str(record["index"]),
             CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"],
-            EPOCHS: str(len(record["history"]))})
+            EPOCHS: str(len(record["history"])), **{k: str(v) for k, v in record.get("tags", {}).items()}})
         run_id = run.info.run_id
         extra = [Metric(k, float(v), int(time.time() * 1000), step) for k, v, step in (
             ("grad_agreement", record["grad_agreement_start"], 0),

@@ -72,21 +72,44 @@ def test_digest_follows_content_not_formatting():
      ({"name": "t", "sweep": {"eta": ["fast"]}}, TypeError, "config {'eta': 'fast'}: eta must be a number"),
      ({"name": "t", "sweep": {"eta": [-1.0]}}, ValueError, "config {'eta': -1.0}: eta must be > 0"),
      ({"name": "t", "sweep": {"hidden": [30]}}, TypeError, "list of lists of widths"),
-     ({"name": "t", "sweep": {"eta": {"log_uniform": [0.1, 1]}}}, ValueError, "need mode = \"random\""),
+     ({"name": "t", "sweep": {"eta": {"log_uniform": [0.1, 1]}}}, ValueError, "need samples = N draws"),
      ({"name": "t", "mode": "random", "sweep": {}}, ValueError, "needs samples = N"),
      ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"log_uniform": [0, 1]}}}, ValueError,
       "log_uniform needs low > 0"),
      ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"gauss": [0, 1]}}}, ValueError,
       "must be one of"),
-     ({"name": "t", "samples": 3}, ValueError, "samples only applies to mode = \"random\""),
-     ({"name": "t", "mode": "bayes"}, ValueError, "mode must be one of: grid, random"),
+     ({"name": "t", "samples": 3}, ValueError, "samples does not apply to mode = 'grid'"),
+     ({"name": "t", "mode": "bayes"}, ValueError, "mode must be one of: grid, random, halving, hyperband, pbt, optuna"),
      ({"name": "t", "sweep": {"eta": [float("inf")]}}, ValueError, "eta must be a finite number, got inf"),
      ({"name": "t", "base": {"l2": float("nan")}}, ValueError, "l2 must be a finite number, got nan"),
      ({"name": "t", "validation": float("nan")}, ValueError, "validation must be a finite count or fraction"),
      ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"uniform": [0.1, float("inf")]}}},
       ValueError, "finite numbers with low < high"),
      ({"name": "t", "mode": "random", "samples": 2, "sweep": {"eta": {"log_uniform": [float("nan"), 1.0]}}},
-      ValueError, "finite numbers with low < high")],
+      ValueError, "finite numbers with low < high"),
+     ({"name": "t", "mode": "halving", "search": {"reduction_factr": 3}}, ValueError,
+      r"unknown key 'reduction_factr' in \[search\] of mode = 'halving'; did you mean 'reduction_factor'"),
+     ({"name": "t", "search": {"min_epochs": 2}}, ValueError, r"mode = 'grid' takes no \[search\] settings"),
+     ({"name": "t", "mode": "halving", "search": {"reduction_factor": 1}}, ValueError,
+      "reduction_factor must be an integer ≥ 2, got 1"),
+     ({"name": "t", "mode": "halving", "search": {"min_epochs": True}}, ValueError, "min_epochs must be an integer"),
+     ({"name": "t", "mode": "halving", "base": {"epochs": 3}, "search": {"min_epochs": 9}}, ValueError,
+      r"min_epochs = 9 is more than \[base\] epochs = 3"),
+     ({"name": "t", "mode": "halving", "sweep": {"epochs": [3, 9]}}, ValueError, "cannot sweep epochs"),
+     ({"name": "t", "mode": "hyperband", "search": {"brackets": 0}}, ValueError, "brackets must be an integer ≥ 1"),
+     ({"name": "t", "mode": "pbt", "search": {"quantile": 0.75}}, ValueError, "quantile must be a number in"),
+     ({"name": "t", "mode": "pbt", "search": {"quantile": float("nan")}}, ValueError, "quantile must be a number"),
+     ({"name": "t", "mode": "pbt", "search": {"perturb": [0.8, float("inf")]}}, ValueError,
+      "perturb must be a non-empty list of finite numbers > 0"),
+     ({"name": "t", "mode": "pbt", "search": {"perturb": []}}, ValueError, "perturb must be a non-empty list"),
+     ({"name": "t", "mode": "pbt", "search": {"interval": 0}}, ValueError, "interval must be an integer ≥ 1"),
+     ({"name": "t", "mode": "optuna", "search": {"sampler": "bayes"}}, ValueError,
+      "sampler must be one of: 'tpe', 'cmaes', 'random', got 'bayes'"),
+     ({"name": "t", "mode": "optuna", "search": {"pruner": "hyperband"}}, ValueError, "pruner must be one of"),
+     ({"name": "t", "mode": "optuna", "search": {"trials": 0}}, ValueError, "trials must be an integer ≥ 1"),
+     ({"name": "t", "mode": "optuna", "samples": 4}, ValueError, "samples does not apply to mode = 'optuna'"),
+     ({"name": "t", "mode": "optuna", "sweep": {"eta": [1.0, -2.0]}}, ValueError, "eta must be > 0"),
+     ({"name": "t", "mode": "halving", "search": []}, TypeError, r"\[search\] must be a table")],
 )
 def test_bad_specs(table, error, match):
     with pytest.raises(error, match=match):
@@ -126,3 +149,23 @@ def test_shipped_experiments_parse(name):
 
     spec = load_spec(Path(__file__).parents[2] / "experiments" / f"{name}.toml")
     assert spec.name == name and len(points(spec)) >= 1
+
+
+def test_search_settings_get_their_defaults_and_change_the_digest():
+    halving = parse_spec({"name": "t", "mode": "halving", "sweep": {"eta": [1.0, 2.0]}})
+    assert halving.search == {"min_epochs": 1, "reduction_factor": 3}
+    other = parse_spec({"name": "t", "mode": "halving", "search": {"reduction_factor": 2},
+                        "sweep": {"eta": [1.0, 2.0]}})
+    assert other.search["reduction_factor"] == 2 and other.digest != halving.digest
+    pbt = parse_spec({"name": "t", "mode": "pbt", "sweep": {"eta": [1.0]}})
+    assert pbt.search == {"interval": 2, "quantile": 0.25, "perturb": [0.8, 1.2], "seed": 0}
+
+
+def test_a_search_takes_a_grid_or_samples_draws_and_optuna_its_own_proposals():
+    grid = parse_spec({"name": "t", "mode": "halving", "sweep": {"eta": [1.0, 2.0], "seed": [0, 1]}})
+    assert len(points(grid)) == 4
+    drawn = parse_spec({"name": "t", "mode": "hyperband", "samples": 7, "sweep": {"eta": {"log_uniform": [0.1, 10]}}})
+    assert len(points(drawn)) == 7 and all(0.1 <= p["eta"] <= 10 for p in points(drawn))
+    optuna = parse_spec({"name": "t", "mode": "optuna", "sweep": {"eta": {"log_uniform": [0.1, 10]},
+                                                                "hidden": [[10], [30]]}})
+    assert points(optuna) == [] and optuna.search["trials"] == 32

@@ -34,7 +34,7 @@ def train_group(spec, indices: list[int], uri: str, parent: str) -> list[dict]:
     Returns, per config, {"index", "run_id", "history"} when logged, else {"index", "record", "files"}."""
     from jaxbp.sweeps.recorder import finish_config
     from jaxbp.sweeps.spec import expand
-    from jaxbp.sweeps.spool import ARTIFACT_SUFFIXES
+    from jaxbp.sweeps.spool import artifacts
     from jaxbp.sweeps.tracking import Tracker
     from jaxbp.training.data import load_dataset
     from jaxbp.training.together import train_together
@@ -50,7 +50,7 @@ def train_group(spec, indices: list[int], uri: str, parent: str) -> list[dict]:
         for i, result in zip(todo, results):
             folder = Path(tmp) / str(i)
             record = finish_config(i, *items[i], result, data, folder)
-            files = sorted(p for p in folder.iterdir() if p.suffix in ARTIFACT_SUFFIXES)
+            files = artifacts(folder)
             try:
                 run_id = tracker.log_child(parent, record["name"], record, files)
                 outcomes.append({"index": i, "run_id": run_id, "history": record["history"]})
