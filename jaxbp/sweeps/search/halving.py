@@ -7,7 +7,7 @@ last rung ends at ``[base] epochs``); after a rung the best ⌊n/f⌋ (at least 
 (status "pruned"). Configs of different shapes are ranked together (one ladder) and trained shape by shape.
 A config that diverges stops at once. ``mode = "hyperband"`` (Li et al. 2018) divides the configs, in a
 seeded random order, among brackets of successive halving that start at r·f^b epochs (b = 0, 1, …: fewer
-configs, more epochs each), in Hyperband's proportions ⌈(s_max+1)/(s+1)⌉·f^s.
+configs, more epochs each), in Hyperband's proportions ⌈(s_max+1)·f^s/(s+1)⌉.
 Each compile is of one program size: at most one per rung and shape (the rungs are log_f(n) many).
 The parent run gets ``rungs.csv`` (bracket, rung, epochs, configs in, configs kept) and ``ladder.png``.
 ``--resume``: the live configs' states are saved in the spool at the end of every rung (before ranking it),
@@ -39,7 +39,7 @@ def rung_epochs(start: int, factor: int, most: int) -> list[int]:
 
 def bracket_sizes(n_configs: int, min_epochs: int, factor: int, most: int, brackets: int | None) -> list[tuple]:
     """Hyperband's brackets, most aggressive first: (first rung's epochs, how many of the ``n_configs``).
-    Bracket b starts at min_epochs·f^b; configs are shared in proportion to ⌈(s_max+1)/(s+1)⌉·f^s with
+    Bracket b starts at min_epochs·f^b; configs are shared in proportion to ⌈(s_max+1)·f^s/(s+1)⌉ with
     s = s_max − b (largest remainders), every bracket getting at least one while there are enough."""
     s_max = len(rung_epochs(min_epochs, factor, most)) - 1
     count = s_max + 1 if brackets is None else brackets
@@ -47,7 +47,7 @@ def bracket_sizes(n_configs: int, min_epochs: int, factor: int, most: int, brack
         raise ValueError(f"[search] brackets = {count}, but from min_epochs = {min_epochs} to epochs = {most} with "
                          f"reduction_factor = {factor} there are only {s_max + 1}")
     count = min(count, n_configs)
-    weights = [math.ceil((s_max + 1) / (s + 1)) * factor**s for s in range(s_max, s_max - count, -1)]
+    weights = [math.ceil((s_max + 1) / (s + 1) * factor**s) for s in range(s_max, s_max - count, -1)]
     exact = [n_configs * w / sum(weights) for w in weights]
     sizes = [max(1, int(x)) for x in exact]
     while sum(sizes) > n_configs:

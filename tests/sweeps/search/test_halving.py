@@ -1,0 +1,224 @@
+"""Successive halving and Hyperband on a real SQLite store: each config's history is its history alone up to
+where it stopped; each rung keeps the top 1/factor; the ladder is recorded; kill -9 and resume; the shrinking
+config axis sharded over 4 forced CPU devices."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import jaxbp
+from jaxbp.sweeps.run import run_sweep
+from jaxbp.sweeps.search.halving import bracket_sizes, rung_epochs
+from jaxbp.sweeps.spec import expand, parse_spec
+
+JAXBP = str(Path(sys.executable).with_name("jaxbp"))
+SPEC = {"name": "halving", "dataset": "digits", "mode": "halving",
+        "base": {"sizes": [64, 12, 10], "epochs": 4, "batch_size": 20},
+        "search": {"min_epochs": 1, "reduction_factor": 2},
+        "sweep": {"eta": [0.1, 0.5, 1.0, 3.0, 6.0, 300.0], "hidden": [[8], [12]]}}  # 12 configs, 2 shapes
+
+
+@pytest.fixture(autouse=True)
+def spool(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def store(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def children(client, parent):
+    exp = client.get_run(parent).info.experiment_id
+    runs = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'")
+    return {int(r.data.tags["jaxbp.config_index"]): r for r in runs}
+
+
+def history(client, run, key="validation_accuracy"):
+    return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+
+def parent_csv(client, parent, name, tmp_path) -> list[dict]:
+    path = client.download_artifacts(parent, name, str(tmp_path))
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def halved(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("halving")
+    os.environ["JAXBP_SPOOL"] = str(tmp / "spool")
+    spec = parse_spec(SPEC)
+    result = run_sweep(spec, store(tmp))
+    return spec, result, MlflowClient(store(tmp)), tmp
+
+
+def test_each_config_is_its_history_alone_up_to_where_it_stopped(halved):
+    spec, result, client, _ = halved
+    runs = children(client, result.parent_run_id)
+    items = expand(spec, (64, 10))
+    assert sorted(runs) == list(range(len(items)))
+    data = jaxbp.load_dataset("digits")
+    for i in (0, 3, 9):  # a few configs, pruned and kept: each against itself trained alone
+        swept = history(client, runs[i], "train_cost")
+        alone = [h["train_cost"] for h in jaxbp.train(items[i][1], data).history]
+        np.testing.assert_allclose(swept, alone[: len(swept)], rtol=1e-4)
+    for run in runs.values():
+        epochs = int(run.data.tags["jaxbp.epochs"])
+        assert len(history(client, run)) == epochs  # the real history: epochs 1…stopped, or 1…max
+        if run.data.tags["status"] == "pruned":
+            assert int(run.data.tags["jaxbp.stopped_at_epoch"]) == epochs < spec.epochs
+            assert "by successive halving" in run.data.tags["jaxbp.message"]
+        else:
+            assert "jaxbp.stopped_at_epoch" not in run.data.tags
+
+
+def test_each_rung_keeps_the_top_one_over_factor(halved, tmp_path):
+    spec, result, client, _ = halved
+    runs = children(client, result.parent_run_id)
+    curves = {i: history(client, run) for i, run in runs.items()}
+    statuses = {i: run.data.tags["status"] for i, run in runs.items()}
+    rungs = parent_csv(client, result.parent_run_id, "rungs.csv", tmp_path)
+    assert [(r["rung"], r["epochs"]) for r in rungs] == [("1", "1"), ("2", "2"), ("3", "4")]
+    entered = [i for i in runs if statuses[i] != "diverged" or len(curves[i]) > 1]
+    for rung in rungs[:-1]:
+        e, n_in, n_kept = int(rung["epochs"]), int(rung["configs_in"]), int(rung["configs_kept"])
+        assert n_kept == max(1, n_in // 2)
+        ranked = [i for i in entered if len(curves[i]) >= e and np.isfinite(curves[i][e - 1])
+                  and statuses[i] != "diverged" or len(curves[i]) > e]
+        best = sorted(ranked, key=lambda i: (-curves[i][e - 1], i))[:n_kept]
+        assert sorted(i for i in runs if len(curves[i]) > e) == sorted(best)
+        entered = best
+    assert int(rungs[0]["configs_in"]) == 12
+    assert sum(s == "pruned" for s in statuses.values()) >= 12 - 3  # 12 → 6 → 3 went on, the rest stopped
+    assert result.rows[0].status == "finished"  # configs that ran to the end rank before pruned ones
+
+
+def test_the_parent_records_the_search(halved, tmp_path):
+    spec, result, client, tmp = halved
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.params["mode"] == "halving"
+    assert json.loads(parent.data.params["search.reduction_factor"]) == 2
+    names = {a.path for a in client.list_artifacts(result.parent_run_id)}
+    assert {"rungs.csv", "ladder.png", "results.csv"} <= names
+
+
+def test_ladder_arithmetic():
+    assert rung_epochs(1, 3, 27) == [1, 3, 9, 27] and rung_epochs(2, 3, 20) == [2, 6, 18, 20]
+    assert rung_epochs(5, 2, 5) == [5]
+    brackets = bracket_sizes(54, 1, 3, 27, None)
+    assert [start for start, _ in brackets] == [1, 3, 9, 27]
+    assert sum(n for _, n in brackets) == 54 and [n for _, n in brackets] == sorted((n for _, n in brackets),
+                                                                                     reverse=True)
+    assert [n for _, n in bracket_sizes(49, 1, 3, 27, None)] == [27, 12, 6, 4]  # Li et al.'s table for R = 27
+    assert bracket_sizes(10, 1, 3, 27, 2) == [(1, 7), (3, 3)]
+    with pytest.raises(ValueError, match="brackets = 5, but .* there are only 4"):
+        bracket_sizes(10, 1, 3, 27, 5)
+
+
+def test_hyperband_runs_every_config_once_in_its_bracket(tmp_path):
+    spec = parse_spec({**SPEC, "name": "hyperband", "mode": "hyperband", "base": {**SPEC["base"], "epochs": 4},
+                       "search": {"min_epochs": 1, "reduction_factor": 2, "seed": 3}})
+    result = run_sweep(spec, store(tmp_path))
+    client = MlflowClient(store(tmp_path))
+    runs = children(client, result.parent_run_id)
+    assert sorted(runs) == list(range(12))
+    rungs = parent_csv(client, result.parent_run_id, "rungs.csv", tmp_path)
+    brackets = sorted({int(r["bracket"]) for r in rungs})
+    assert brackets == [1, 2, 3]  # from 1, 2 and 4 epochs
+    firsts = [next(r for r in rungs if int(r["bracket"]) == b) for b in brackets]
+    assert [int(r["epochs"]) for r in firsts] == [1, 2, 4]
+    assert sum(int(r["configs_in"]) for r in firsts) == 12
+    assert {r.status for r in result.rows} <= {"finished", "pruned", "diverged"}
+
+
+def test_running_a_search_on_ray_is_refused_in_one_line(tmp_path):
+    class Elsewhere:
+        def run(self, *args):
+            raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="mode = 'halving' trains in this process"):
+        run_sweep(parse_spec(SPEC), store(tmp_path), executor=Elsewhere())
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path):
+    text = ('name = "killhalving"\ndataset = "digits"\nmode = "halving"\n[base]\nsizes = [64, 12, 10]\n'
+            'epochs = 8\nbatch_size = 20\n[search]\nmin_epochs = 2\nreduction_factor = 2\n'
+            '[sweep]\neta = [0.1, 0.3, 1.0, 2.0, 3.0, 6.0]\nhidden = [[8], [12]]\n')
+    (tmp_path / "kill.toml").write_text(text)
+    env = {**os.environ, "JAXBP_SPOOL": str(tmp_path / "spool")}
+    args = [JAXBP, "sweep", str(tmp_path / "kill.toml"), "--tracking-uri", store(tmp_path)]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not any(json.loads(p.read_text())["rung"] >= 1 for p in (tmp_path / "spool").glob("*/search/state.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # after the second rung's save: the first rung's pruned configs are logged
+    proc.wait()
+    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    client = MlflowClient(store(tmp_path))
+    exp = client.get_experiment_by_name("killhalving")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`jaxbp.kind` = 'sweep'")
+    runs = children(client, parent.info.run_id)
+    assert sorted(runs) == list(range(12)) and len(client.search_runs(
+        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 12
+    # the same search without a kill: the same configs stop at the same epochs, with the same final values
+    env2 = {**env, "JAXBP_SPOOL": str(tmp_path / "spool2")}
+    whole = subprocess.run([JAXBP, "sweep", str(tmp_path / "kill.toml"), "--tracking-uri",
+                            f"sqlite:///{tmp_path / 'whole.db'}"], env=env2, capture_output=True, text=True,
+                           timeout=400)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    other = MlflowClient(f"sqlite:///{tmp_path / 'whole.db'}")
+    (whole_parent,) = other.search_runs([other.get_experiment_by_name("killhalving").experiment_id],
+                                        "tags.`jaxbp.kind` = 'sweep'")
+    expected = children(other, whole_parent.info.run_id)
+    for i, run in runs.items():
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_cost")]
+        assert steps == list(range(1, len(steps) + 1))  # continuous: no epoch twice, none missing
+        assert run.data.tags["jaxbp.epochs"] == expected[i].data.tags["jaxbp.epochs"]
+        np.testing.assert_allclose(history(client, run, "train_cost"), history(other, expected[i], "train_cost"),
+                                   rtol=1e-5)
+
+
+SHARDED = """
+import json, os, jax
+from mlflow.tracking import MlflowClient
+from jaxbp.sweeps.run import run_sweep
+from jaxbp.sweeps.spec import parse_spec
+spec = parse_spec(json.loads(os.environ["SPEC"]))
+result = run_sweep(spec, os.environ["STORE"])
+client = MlflowClient(os.environ["STORE"])
+runs = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
+print(json.dumps({"devices": jax.local_device_count(),
+                  "epochs": {r.data.tags["jaxbp.config_index"]: int(r.data.tags["jaxbp.epochs"]) for r in runs},
+                  "cost": {r.data.tags["jaxbp.config_index"]: r.data.metrics["train_cost"] for r in runs}}))
+"""
+
+
+@pytest.mark.slow
+def test_the_shrinking_config_axis_stays_sharded_over_four_devices(tmp_path):
+    """12 configs in 2 shapes: 6 per program, padded to 8 on 4 devices; survivors 3 → padded to 4, 1 → 4."""
+    out = {}
+    for devices in (1, 4):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+               "SPEC": json.dumps(SPEC), "STORE": f"sqlite:///{tmp_path / f'{devices}.db'}",
+               "JAXBP_SPOOL": str(tmp_path / f"spool{devices}")}
+        done = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out[devices] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out[1]["devices"] == 1 and out[4]["devices"] == 4
+    assert out[4]["epochs"] == out[1]["epochs"] and len(out[4]["epochs"]) == 12
+    for i, cost in out[1]["cost"].items():
+        assert out[4]["cost"][i] == pytest.approx(cost, rel=1e-4, nan_ok=True)
