@@ -10,7 +10,6 @@ from flax import serialization
 import jaxbp
 from jaxbp import TrainConfig
 from jaxbp.training.cohort import Cohort
-from jaxbp.training.optim import hyperparams
 
 pytestmark = pytest.mark.x64
 
