@@ -132,7 +132,10 @@ def sweep(
     executor: str = typer.Option("local", help="local (this process) or ray (one Ray task per group of configs)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address for --executor ray (default: start a local Ray)."),
 ):
-    """Train every config of a sweep spec (same-shape configs as one compiled program) and track them in MLflow."""
+    """Train every config of a sweep spec (same-shape configs as one compiled program) and track them in MLflow.
+
+    A spec's mode may instead search its space, stopping bad configs early: halving, hyperband, pbt or optuna
+    (settings in its [search] table; see the README)."""
     from jaxbp.app import commands
 
     if executor not in ("local", "ray"):

@@ -141,11 +141,14 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
                       address: str | None = None) -> int:
     """``jaxbp sweep``: run with progress bars, then the ranked table and where to look in the UI."""
     from jaxbp.sweeps.run import SweepIncomplete, run_sweep
+    from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
     from jaxbp.sweeps.spec import load_spec
 
     spec = load_spec(spec_path)
     quiet_libraries()
     runner = None
+    if executor == "ray" and spec.mode in ADAPTIVE:
+        raise ValueError(in_process_only(spec.mode))
     if executor == "ray":
         from jaxbp.sweeps.executors.ray import RayExecutor
 

@@ -301,3 +301,60 @@ def ladder(histories: Mapping[int, list[dict]], metric: str, brackets: Sequence[
     fig.legend(handles=handles, loc="outside lower center", ncols=min(3, len(handles)), fontsize="small")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def pbt_figure(histories: Mapping[int, list[dict]], metric: str, events: Sequence[Mapping], generations: Sequence[int],
+               path, *, title: str, names: Mapping[int, str] | None = None) -> Path:
+    """Population-based training: ``metric`` vs epoch of every config (``histories`` by config index, rows with
+    ``eta``) on the left, η vs epoch (log axis) on the right; dotted lines at the ends of ``generations``. Each
+    exploit (``events``: epoch, target, source) is drawn on the target's curve: its own value at that epoch
+    ends in a ○, a dotted jump leads to the source's value (▲), from where its curve goes on; a diverged
+    config ends in a ×."""
+    path = _png(path)
+    fig, ((ax, eta_ax),) = _figure(1, 2, 5.6, 4.2)
+    order = sorted(histories)
+    colors = dict(zip(order, _colors(len(order))))
+
+    def at(i: int, epoch: int, key: str) -> float:
+        rows = [h.get(key) for h in histories.get(i, []) if h["epoch"] == epoch]
+        return np.nan if not rows or rows[0] is None else float(rows[0])
+
+    copies = {}
+    for e in events:
+        copies.setdefault(e["target"], []).append((e["epoch"], e["source"]))
+    for i in order:
+        x, y = _series(histories[i], metric)
+        color, starts = colors[i], [0.0]
+        for epoch, source in copies.get(i, []):  # in the order they happened
+            here, there = at(i, epoch, metric), at(source, epoch, metric)
+            ax.plot([epoch, epoch], [here, there], color=color, ls=":", lw=1.4)
+            ax.plot([epoch], [here], ls="", marker="o", mfc="white", ms=4, color=color)
+            ax.plot([epoch], [there], ls="", marker="^", ms=6, color=color)
+            starts.append(epoch)
+        for b, start in enumerate(starts):  # one segment per stretch of its own weights, from the copied point
+            end = starts[b + 1] if b + 1 < len(starts) else np.inf
+            seg = (x >= start) & (x <= end)
+            sx, sy = x[seg], y[seg]
+            if b:
+                sx, sy = np.r_[start, sx[sx > start]], np.r_[at(copies[i][b - 1][1], start, metric), sy[sx > start]]
+            _plot(ax, sx, sy, color=color, lw=1.4)
+        _mark_diverged(ax, [] if np.isfinite(at(i, x[-1], "train_cost")) else [x[-1]], color, at=0.96)
+        ex, eta = _series(histories[i], "eta")
+        ok = np.isfinite(eta)
+        eta_ax.plot(ex[ok], eta[ok], drawstyle="steps-mid", color=color, lw=1.4, marker=".", ms=4)
+    for axis in (ax, eta_ax):
+        for g in generations:
+            axis.axvline(g + 0.5 * (axis is eta_ax), color="0.75", lw=0.8, zorder=0)
+    _axes(ax, f"{metric} (○ → ▲: copied a better config)", metric)
+    _axes(eta_ax, "Learning rate η (changes after each copy)", "η (log scale)")
+    eta_ax.set_yscale("log")
+    many = len(order) > MAX_LEGEND  # then no line per config: the title says how many there are
+    handles = [] if many else [Line2D([], [], color=colors[i], lw=1.4, label=f"{(names or {}).get(i, i)}")
+                               for i in order]
+    handles += [Line2D([], [], color="0.3", ls=":", marker="^", label="copy (exploit), to the source's value"),
+                Line2D([], [], color="0.75", lw=0.8, label="end of a generation")]
+    if any(line.get_marker() == "x" for line in ax.lines):
+        handles.append(Line2D([], [], color="dimgray", marker="x", ls="", label="diverged"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize="small")
+    fig.suptitle(title + (f" ({len(order)} configs)" if many else ""))
+    return _save(fig, path)

@@ -20,7 +20,7 @@ from jaxbp.sweeps.executors.local import LocalExecutor
 from jaxbp.sweeps.recorder import Recorder
 from jaxbp.sweeps.results import ranked_rows, summary_figures, write_csv
 from jaxbp.sweeps.search import make_search
-from jaxbp.sweeps.search.settings import ADAPTIVE
+from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
 from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
 from jaxbp.sweeps.spool import Spool
 from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
@@ -72,8 +72,7 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     search = None
     if spec.mode in ADAPTIVE:
         if executor is not None and not isinstance(executor, LocalExecutor):
-            raise ValueError(f"mode = {spec.mode!r} trains in this process (its configs stop, continue and copy "
-                             "each other between epochs); leave out --executor ray")
+            raise ValueError(in_process_only(spec.mode))
         search = make_search(spec)
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)

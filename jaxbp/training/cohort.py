@@ -220,9 +220,10 @@ class Cohort:
                                                          "l2": hp["l2"].at[t].set(l2)})
 
     def hyperparams(self, i: int) -> dict[str, float]:
-        """{"eta", "l2"} config ``i`` trains with now."""
+        """{"eta", "l2"} config ``i`` trains with now (the shortest decimal of its dtype's value: 0.1, not the
+        0.10000000149011612 a float32 0.1 is as a Python float)."""
         slot = self.slots.index(i)
-        return {k: float(v[slot]) for k, v in hyperparams(self.opt_state).items()}
+        return {k: float(str(np.asarray(v)[slot])) for k, v in hyperparams(self.opt_state).items()}
 
     def state(self, i: int) -> bytes:
         """Config ``i``'s parameters and optimizer state as bytes (``flax.serialization``), for ``Cohort(…,

@@ -122,7 +122,9 @@ def test_train_and_evaluate_bad_input(args, message, capsys):
     [('name = "x"\n[sweep]\netaa = [1.0]\n', "unknown axis in [sweep] of"),
      ('name = "x"\n[sweep]\neta = []\n', "[sweep] eta is empty"),
      ('name = "x"\ndataset = "digits"\n[base]\nsizes = [784, 30, 10]\n', "do not fit dataset 'digits'"),
-     ("name = \n", "is not valid TOML")],
+     ("name = \n", "is not valid TOML"),
+     ('name = "x"\nmode = "halving"\n[search]\nreduction_factor = 1\n', "reduction_factor must be an integer ≥ 2"),
+     ('name = "x"\nmode = "pbt"\n[search]\nquantil = 0.2\n', "did you mean 'quantile'?")],
 )
 def test_sweep_bad_spec_is_one_line_and_status_2(spec_text, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -132,6 +134,20 @@ def test_sweep_bad_spec_is_one_line_and_status_2(spec_text, message, tmp_path, c
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "mlflow.db").exists()  # refused before anything was created
+
+
+def test_a_search_on_ray_is_refused_before_ray_starts(tmp_path, capsys, monkeypatch):
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for a search")
+
+    monkeypatch.setattr("jaxbp.sweeps.executors.ray.RayExecutor.__init__", no_ray)
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "s.toml"
+    spec.write_text('name = "x"\nmode = "halving"\n[sweep]\neta = [1.0, 2.0]\n')
+    assert main(["sweep", str(spec), "--executor", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "mode = 'halving' trains in this process" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_sweep_unreachable_tracking_uri_and_missing_spec(tmp_path, capsys):

@@ -143,7 +143,7 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_spec(tmp_path)
 
 
-@pytest.mark.parametrize("name", ["quickstart", "nielsen_ch1", "fashion_best"])
+@pytest.mark.parametrize("name", ["quickstart", "nielsen_ch1", "fashion_best", "fashion_halving"])
 def test_shipped_experiments_parse(name):
     from pathlib import Path
 

@@ -103,7 +103,9 @@ class Population:
     def save(self, folder: Path, extra: dict) -> None:
         """Write every live config's state and history, and ``extra`` (the search's own position), to
         ``folder``: the state files first, ``state.json`` last and atomically, so a kill leaves the previous
-        complete save or this one."""
+        complete save or this one. Configs that ended before are in the spool first (the recorder is waited
+        for), so a resumed search, which starts from the live configs, misses none."""
+        self.recorder.wait()
         folder.mkdir(parents=True, exist_ok=True)
         histories = {}
         for cohort, group in self.cohorts:

@@ -73,6 +73,12 @@ SETTINGS: dict[str, dict[str, tuple]] = {
 }
 
 
+def in_process_only(mode: str) -> str:
+    """Why a search refuses another executor: its configs stop, continue and copy each other between epochs."""
+    return (f"mode = {mode!r} trains in this process (its configs stop, continue and copy each other between "
+            "epochs); leave out --executor ray")
+
+
 def check_search(mode: str, table, origin: str = "spec") -> dict:
     """The ``[search]`` settings of ``mode`` with defaults filled in; a ValueError/TypeError in one line names
     the key and what it expects."""
