@@ -20,7 +20,7 @@ def quiet_libraries() -> None:
     INFO lines ("Creating initial MLflow database tables...") say nothing a jaxbp user acts on."""
     import mlflow  # noqa: F401  (it sets its loggers' levels when first imported: after that, ours hold)
 
-    for name in ("mlflow", "alembic", "ray"):
+    for name in ("mlflow", "alembic", "ray", "optuna.study", "optuna.storages"):  # optuna resets "optuna"
         logging.getLogger(name).setLevel(logging.WARNING)
     # A local Ray that jaxbp starts has token authentication on by default, and Ray says so at WARNING: nothing
     # to act on. Its warning that authentication is *off* (a cluster open to the network) still shows.

@@ -69,13 +69,11 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     (``LocalExecutor()`` by default, or ``jaxbp.sweeps.executors.ray.RayExecutor``); ``progress`` is told
     what happens as it happens (the CLI's progress bars)."""
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
-    search = None
-    if spec.mode in ADAPTIVE:
-        if executor is not None and not isinstance(executor, LocalExecutor):
-            raise ValueError(in_process_only(spec.mode))
-        search = make_search(spec)
+    if spec.mode in ADAPTIVE and executor is not None and not isinstance(executor, LocalExecutor):
+        raise ValueError(in_process_only(spec.mode))
     uri = resolve_uri(tracking_uri)
     check_reachable(uri)
+    search = make_search(spec, uri) if spec.mode in ADAPTIVE else None
     data = load_dataset(spec.dataset, validation=spec.validation)
     items = expand(spec, (data.n_in, data.n_classes))
     began = time.perf_counter()

@@ -4,8 +4,9 @@ compiled programs of ``training.cohort`` (the settings of each: ``settings``).""
 from __future__ import annotations
 
 
-def make_search(spec):
-    """The ``Search`` of ``spec.mode`` (one of ``settings.ADAPTIVE``), checked against the spec."""
+def make_search(spec, tracking_uri: str):
+    """The ``Search`` of ``spec.mode`` (one of ``settings.ADAPTIVE``) for a sweep tracked in ``tracking_uri``,
+    checked against both before anything runs (Optuna keeps its study in a database of its own beside it)."""
     if spec.mode in ("halving", "hyperband"):
         from jaxbp.sweeps.search.halving import SuccessiveHalving
 
@@ -17,5 +18,5 @@ def make_search(spec):
     if spec.mode == "optuna":
         from jaxbp.sweeps.search.optuna import OptunaSearch
 
-        return OptunaSearch(spec)
+        return OptunaSearch(spec, tracking_uri)
     raise ValueError(f"mode {spec.mode!r} is not an adaptive search")
