@@ -78,3 +78,8 @@ def require_package(path: str, package: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {why}", pytrace=False)
     pytest.skip(why)
+
+
+def store(folder) -> str:
+    """The tracking URI of a SQLite MLflow store ``mlflow.db`` in ``folder``."""
+    return f"sqlite:///{Path(folder) / 'mlflow.db'}"

@@ -12,7 +12,7 @@ ORDER = ("core", "training", "sweeps", "app")
 THIRD_PARTY = {  # what each layer may import beyond the standard library and the layers below it
     "core": {"jax", "numpy"},
     "training": {"jax", "numpy", "optax", "flax", "sklearn"},
-    "sweeps": {"jax", "numpy", "optax", "mlflow", "matplotlib", "ray"},
+    "sweeps": {"jax", "numpy", "optax", "mlflow", "matplotlib", "ray", "optuna", "cmaes"},
     "app": {"jax", "mlflow", "rich", "typer"},
 }
 

@@ -32,11 +32,6 @@ def executor():
     ray.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
-
-
 def _summary(result):
     return sorted((r.name, r.status, round(r.value, 6)) for r in result.rows)
 

@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
-from helpers import free_port
+from helpers import free_port, store
 from jaxbp.app.ui import start_server, stop_server, wait_healthy
 from jaxbp.sweeps.results import TOP_FIGURES
 from jaxbp.sweeps.run import run_sweep
@@ -25,16 +25,6 @@ from jaxbp.sweeps.spec import expand, parse_spec
 JAXBP = str(Path(sys.executable).with_name("jaxbp"))
 SPEC = {"name": "tiny", "dataset": "xor", "base": {"sizes": [2, 4, 2], "epochs": 3, "batch_size": 8},
         "sweep": {"eta": [0.5, 3.0], "hidden": [[4], [8]]}}  # 4 configs: one more than TOP_FIGURES
-
-
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def store(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 @pytest.fixture(scope="module")

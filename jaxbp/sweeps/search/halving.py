@@ -22,8 +22,8 @@ import math
 import random
 from pathlib import Path
 
-from jaxbp.sweeps import plots
 from jaxbp.sweeps.recorder import run_name
+from jaxbp.sweeps.search import figures
 from jaxbp.sweeps.search.population import Population, load
 from jaxbp.sweeps.tracking import metric_history
 
@@ -104,27 +104,28 @@ class SuccessiveHalving:
                 population = Population(items, todo, data, recorder) if todo else None
                 first, entered = 0, len(todo)
             for k in range(first, len(epochs)):
-                if population is None or not (resumed and k == first) and not population.live:
-                    break
-                if not (resumed and k == first):
+                if not (resumed and k == first):  # (the saved rung was trained: it is only ranked again)
+                    if population is None or not population.live:
+                        break
                     entering = population.live
                     entered = len(entering)
                     population.train(epochs[k], progress)
                     if epochs[k] < self.most:
                         population.save(folder, {"bracket": b, "rung": k, "entered": entered, "rungs": rows})
-                live = population.live
-                ranked = sorted(live, key=lambda i: (-self.value(population.history(i)), i))
-                keep = ranked[: max(1, entered // self.factor)]
                 if epochs[k] == self.most:  # the last rung: "kept" are those that trained to its end
                     ended = [i for i in entering if len(population.history(i)) == self.most]
                     rows.append({"bracket": b + 1, "rung": k + 1, "epochs": epochs[k], "configs_in": entered,
                                  "configs_kept": len(ended)})
                     break
+                live = population.live
+                ranked = sorted(live, key=lambda i: (-self.value(population.history(i)), i))
+                keep = ranked[: max(1, entered // self.factor)]
                 rows.append({"bracket": b + 1, "rung": k + 1, "epochs": epochs[k], "configs_in": entered,
                              "configs_kept": len(keep)})
                 population.prune(ranked[len(keep):], f"pruned at epoch {epochs[k]} by successive halving: rung "
                                  f"{k + 1} kept the best {len(keep)} of {len(live)} by {self.metric}")
-                population.keep(keep)
+                if keep:
+                    population.keep(keep)
             saved = None
         return self.report(spec, items, plan, rows, recorder, folder.parent)
 
@@ -143,7 +144,7 @@ class SuccessiveHalving:
             status = recorder.statuses.get(i) or client.get_run(recorder.done[i]).data.tags.get("status")
             if status == "pruned":
                 pruned.add(i)
-        ladder = plots.ladder(histories, self.metric, [m for _, m in plan],
+        ladder = figures.ladder(histories, self.metric, [m for _, m in plan],
                               [rung_epochs(s, self.factor, self.most) for s, _ in plan], pruned,
                               folder / "ladder.png", title=f"{spec.name}: {spec.mode} by {self.metric}",
                               names={i: run_name(point) for i, (point, _) in enumerate(items)})

@@ -22,17 +22,14 @@ What it is not: no sampler of its own, and no asynchronous trials: a batch is as
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
 
 import optuna
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from optuna.trial import TrialState
 
-from jaxbp.sweeps.plots import DPI
+from jaxbp.sweeps.search import figures
 from jaxbp.sweeps.search.population import Population
 from jaxbp.sweeps.spec import config_of
 from jaxbp.sweeps.tracking import metric_history
@@ -227,26 +224,10 @@ class OptunaSearch:
         csv_path, png_path = folder / "optuna_trials.csv", folder / "optuna_trials.png"
         study.trials_dataframe().to_csv(csv_path, index=False)
         trials = self.counted(study)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
-        failed = [t.number for t in trials if t.state == TrialState.FAIL]
-        best = list(itertools.accumulate([t.value for t in done], max if self.maximize else min))
-        fig = Figure(figsize=(7.5, 4.4), layout="constrained")
-        FigureCanvasAgg(fig)  # the Agg canvas: a PNG, no pyplot state
-        ax = fig.subplots()
-        ax.plot([t.number for t in done], [t.value for t in done], "o", color="tab:blue", label="trained to the end")
-        ax.plot([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned], "o",
-                mfc="none", color="0.5", label="pruned (value at the epoch it stopped)" if pruned else None)
-        end = [trials[-1].number] if done and trials[-1].number > done[-1].number else []  # best so far: to the end
-        ax.step([t.number for t in done] + end, best + best[-1:] * len(end), where="post", color="tab:orange", lw=1.8,
-                label="best so far")
-        ax.plot(failed, [0.03 if self.maximize else 0.97] * len(failed), "x", ms=8, mew=2, color="tab:red",
-                transform=ax.get_xaxis_transform(), label="failed (no finite value)" if failed else None)
-        ax.set_title(f"{spec.name}: Optuna {self.sampler}, {len(trials)} trials" +
-                     (f", best {self.metric} {best[-1]:.4g}" if best else ""), fontsize="medium")
-        ax.set(xlabel="trial (config index)", ylabel=f"{self.metric} at the last epoch")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-        fig.legend(loc="outside lower center", ncols=4, fontsize="small")
-        fig.savefig(png_path, dpi=DPI)
+        figures.optuna_figure(
+            [(t.number, t.value) for t in trials if t.state == TrialState.COMPLETE],
+            [(t.number, t.intermediate_values[max(t.intermediate_values)]) for t in trials
+             if t.state == TrialState.PRUNED and t.intermediate_values],
+            [t.number for t in trials if t.state == TrialState.FAIL], self.maximize, self.metric, png_path,
+            title=f"{spec.name}: Optuna {self.sampler}, {len(trials)} trials")
         return [csv_path, png_path]

@@ -26,8 +26,8 @@ import math
 import random
 from pathlib import Path
 
-from jaxbp.sweeps import plots
 from jaxbp.sweeps.recorder import run_name
+from jaxbp.sweeps.search import figures
 from jaxbp.sweeps.search.population import Population, load
 from jaxbp.sweeps.tracking import metric_history
 from jaxbp.training.cohort import Cohort, group_key
@@ -171,7 +171,7 @@ class PopulationBasedTraining:
         keys = ["train_cost", self.metric, "eta"]
         histories = {i: recorder.histories.get(i) or metric_history(recorder.tracker.client, recorder.done[i], keys)
                      for i in range(len(items))}
-        figure = plots.pbt_figure(histories, self.metric, self.events,
+        figure = figures.pbt_figure(histories, self.metric, self.events,
                                   list(range(self.interval, self.most, self.interval)), folder / "pbt.png",
                                   title=f"{spec.name}: population-based training by {self.metric}",
                                   names=dict(enumerate(self.names)))

@@ -16,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
+from helpers import store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.halving import bracket_sizes, rung_epochs
 from jaxbp.sweeps.spec import expand, parse_spec
@@ -25,16 +26,6 @@ SPEC = {"name": "halving", "dataset": "digits", "mode": "halving",
         "base": {"sizes": [64, 12, 10], "epochs": 4, "batch_size": 20},
         "search": {"min_epochs": 1, "reduction_factor": 2},
         "sweep": {"eta": [0.1, 0.5, 1.0, 3.0, 6.0, 300.0], "hidden": [[8], [12]]}}  # 12 configs, 2 shapes
-
-
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def store(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def children(client, parent):

@@ -15,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from helpers import store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.optuna import OptunaSearch, default_storage
 from jaxbp.sweeps.search.population import Population
@@ -31,16 +32,6 @@ SPEC = {"name": "opt", "dataset": "digits", "mode": "optuna",
         "base": {"sizes": [64, 10, 10], "epochs": 3},
         "sweep": {"eta": {"choice": [1e-4, 2.0, 3.0]}, "hidden": [[10], [20]], "seed": {"int_uniform": [0, 2]}},
         "search": {"trials": 8, "batch": 5, "pruner": "median", "seed": 3}}
-
-
-@pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
-def store(folder) -> str:
-    return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 def load_study(folder, spec) -> optuna.Study:

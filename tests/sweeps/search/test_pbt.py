@@ -18,6 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
+from helpers import store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.pbt import LINEAGE_TAG, PopulationBasedTraining, quantile_size
 from jaxbp.sweeps.spec import expand, parse_spec
@@ -35,18 +36,12 @@ SPEC = {"name": "pbt", "dataset": "digits", "mode": "pbt",
         "search": {"interval": 2, "quantile": 0.25, "perturb": [0.5, 1.5], "seed": 3}}
 
 
-def store(folder: Path) -> str:
-    return f"sqlite:///{folder / 'mlflow.db'}"
-
-
 def steps(client, run_id: str, key: str) -> dict[int, float]:
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 
 @pytest.fixture(autouse=True)
-def spool(tmp_path, monkeypatch):
-    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def here(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
