@@ -16,7 +16,12 @@ configs), each searched for the best validation accuracy:
     loop); (a)–(c) are whole ``jaxbp.run_sweep`` runs into a fresh SQLite MLflow store, logging, checkpoints
     and figures included.
 
-For each: the wall time, how many config-epochs were trained, the config picked (best validation accuracy
+(e) ``programs``: why survivors are gathered into smaller programs rather than masked: for each shape, the
+    compile time of the program of K configs and the time of one epoch at K, for the K of successive halving
+    (27 → 9 → 3 → 1 per shape): continuing 9 survivors in the 27-wide program (dead slots masked) costs the
+    27-wide epoch every epoch; gathering them costs one compile, then the 9-wide epoch.
+
+For (a)–(d): the wall time, how many config-epochs were trained, the config picked (best validation accuracy
 among those that ran to the end; Optuna: its best trial) and that config's final test accuracy. Goals
 (printed met / NOT met): (b) picks a config whose test accuracy is at most 0.003 below that of (a)'s pick
 (better counts as met: the goal is not to lose accuracy) in ≤ 1/4 of (a)'s wall time;
@@ -43,7 +48,8 @@ from jaxbp.sweeps.spec import parse_spec
 
 DATASET, ETA, HIDDEN, INITS = "fashion-mnist", (0.05, 10.0), (30, 100), ("normal", "scaled")
 BASE = {"sizes": [784, 30, 10], "activation": "sigmoid", "cost": "quadratic", "batch_size": 10, "dtype": "float32"}
-METHODS = ("grid", "halving", "hyperband", "optuna")
+METHODS = ("grid", "halving", "hyperband", "optuna", "programs")
+RUNG_SIZES = (27, 9, 3, 1)  # configs per shape in halving's rungs (54 configs, 2 shapes, factor 3)
 GOAL_GAP, GOAL_TIME_FRACTION, GOAL_VS_OPTUNA = 0.003, 0.25, 3.0
 
 
@@ -105,6 +111,34 @@ def run_optuna(epochs: int, trials: int) -> dict:
             "pick": name, "validation": best.value, "test": best.user_attrs["test_accuracy"]}
 
 
+def programs(epochs: int) -> list[dict]:
+    """Per shape and K of ``RUNG_SIZES``: seconds to compile the K-config program, and of one epoch of it."""
+    from jaxbp.training.cohort import Cohort
+
+    data, out = jaxbp.load_dataset(DATASET), []
+    for h in HIDDEN:
+        for k in RUNG_SIZES:
+            configs = [jaxbp.TrainConfig(**{**BASE, "sizes": (784, h, 10)}, epochs=epochs, eta=0.05 * 1.1**j)
+                       for j in range(k)]
+            cohort = Cohort(configs, data)
+            start = time.perf_counter()
+            cohort.compile()
+            compiled = time.perf_counter() - start
+            cohort.train(1)
+            seconds = cohort.members[0].history[0]["epoch_seconds"]
+            out.append({"hidden": h, "k": k, "compile": compiled, "epoch": seconds})
+    return out
+
+
+def programs_table(rows: list[dict]) -> str:
+    lines = ["| hidden | K | compile (s) | epoch at K (s) | a rung's epoch saved by gathering K survivors of the "
+             "previous K (s) |", "|---:|---:|---:|---:|---:|"]
+    for prev, r in zip([None, *rows], rows):
+        saved = f"{prev['epoch'] - r['epoch']:.2f}" if prev and prev["hidden"] == r["hidden"] else "—"
+        lines.append(f"| {r['hidden']} | {r['k']} | {r['compile']:.2f} | {r['epoch']:.2f} | {saved} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     grid = next((r for r in rows if r["method"] == "grid"), None)
     lines = ["| method | wall time (s) | × grid time | configs | config-epochs | pick (best validation) | "
@@ -147,17 +181,23 @@ def main() -> None:
     quiet_libraries()
     print(machine_header())
     print(f"{args.configs} configs, at most {args.epochs} epochs, Fashion-MNIST [784, h, 10], m = 10", flush=True)
-    rows = []
+    rows, compiles = [], []
     with tempfile.TemporaryDirectory() as folder:
         for method in methods:
+            if method == "programs":
+                compiles = programs(args.epochs)
+                continue
             row = run_optuna(args.epochs, args.configs) if method == "optuna" else \
                 run_jaxbp(method, args.epochs, args.configs, folder)
             rows.append(row)
             print(f"{method}: {row['seconds']:.0f} s, {row['config_epochs']} config-epochs, pick {row['pick']} "
                   f"(test {row['test']:.4f})", flush=True)
-    print(table(rows))
+    if rows:
+        print(table(rows))
     for line in goals(rows):
         print(line)
+    if compiles:
+        print(programs_table(compiles))
 
 
 if __name__ == "__main__":
