@@ -188,15 +188,24 @@ def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path)
 
 
 SHARDED = """
-import json, os, jax
+import json, os, jax, jaxbp
 from mlflow.tracking import MlflowClient
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.spec import parse_spec
+from jaxbp.training.cohort import Cohort
 spec = parse_spec(json.loads(os.environ["SPEC"]))
 result = run_sweep(spec, os.environ["STORE"])
 client = MlflowClient(os.environ["STORE"])
 runs = client.search_runs([result.experiment_id], f"tags.`mlflow.parentRunId` = '{result.parent_run_id}'")
-print(json.dumps({"devices": jax.local_device_count(),
+cohort = Cohort([jaxbp.TrainConfig(sizes=(2, 4, 2), eta=e, epochs=3, batch_size=8) for e in (0.5, 1, 2, 3, 4, 5)],
+                jaxbp.load_dataset("xor"))
+shards = [sorted(s.data.shape[0] for s in cohort.params[0].w.addressable_shards)]
+cohort.train(1)
+for i in (0, 2, 4):
+    cohort.prune(i, "test")
+cohort.keep([1, 3, 5])
+shards.append(sorted(s.data.shape[0] for s in cohort.params[0].w.addressable_shards))
+print(json.dumps({"devices": jax.local_device_count(), "shards": shards,
                   "epochs": {r.data.tags["jaxbp.config_index"]: int(r.data.tags["jaxbp.epochs"]) for r in runs},
                   "cost": {r.data.tags["jaxbp.config_index"]: r.data.metrics["train_cost"] for r in runs}}))
 """
@@ -210,16 +219,18 @@ SMALL = {"name": "sharded", "dataset": "xor", "mode": "halving", "base": {"sizes
 
 @pytest.mark.slow
 def test_the_shrinking_config_axis_stays_sharded_over_four_devices(tmp_path):
-    """12 configs in 2 shapes: 6 per program, padded to 8 on 4 devices; survivors 3 → padded to 4, 1 → 4."""
-    out = {}
-    for devices in (1, 4):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-               "SPEC": json.dumps(SMALL), "STORE": f"sqlite:///{tmp_path / f'{devices}.db'}",
-               "JAXBP_SPOOL": str(tmp_path / f"spool{devices}")}
-        done = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        out[devices] = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out[1]["devices"] == 1 and out[4]["devices"] == 4
-    assert out[4]["epochs"] == out[1]["epochs"] and len(out[4]["epochs"]) == 12
-    for i, cost in out[1]["cost"].items():
-        assert out[4]["cost"][i] == pytest.approx(cost, rel=1e-4, nan_ok=True)
+    """On 4 forced CPU devices: 6 configs are padded to 8 (2 per device), 3 survivors to 4 (1 per device); a
+    halving search there ends as on one device (this process)."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "SPEC": json.dumps(SMALL),
+           "STORE": store(tmp_path / "four"), "JAXBP_SPOOL": str(tmp_path / "spool4")}
+    (tmp_path / "four").mkdir()
+    done = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    four = json.loads(done.stdout.strip().splitlines()[-1])
+    assert four["devices"] == 4 and four["shards"] == [[2, 2, 2, 2], [1, 1, 1, 1]]
+    one = run_sweep(parse_spec(SMALL), store(tmp_path))
+    client = MlflowClient(store(tmp_path))
+    runs = children(client, one.parent_run_id)
+    assert four["epochs"] == {str(i): int(r.data.tags["jaxbp.epochs"]) for i, r in runs.items()}
+    for i, run in runs.items():
+        assert four["cost"][str(i)] == pytest.approx(run.data.metrics["train_cost"], rel=1e-4, nan_ok=True)
