@@ -88,7 +88,8 @@ def train(
     batch_size: int = typer.Option(_D["batch_size"], help="Mini-batch size m."),
     epochs: int = typer.Option(_D["epochs"], help="Epochs."),
     init: str = typer.Option(_D["init"], help=f"Init scheme: {_list(names.INIT_SCHEMES)}."),
-    seed: int = typer.Option(_D["seed"], help="Seed of the initial weights and the shuffling."),
+    seed: int = typer.Option(_D["seed"], help="Seed of the initial weights (and of the shuffling, unless --data-seed)."),
+    data_seed: Optional[int] = typer.Option(None, help="Seed of the mini-batch order alone (default: --seed)."),
     l2: float = typer.Option(_D["l2"], help="L2 weight decay λ (cost term λ/2n Σw²)."),
     optimizer: str = typer.Option(_D["optimizer"], help=f"sgd is Algorithm 5.3; the others are optax's: {_list(OPTIMIZERS)}."),
     schedule: str = typer.Option(_D["schedule"], help=f"η schedule: {_list(SCHEDULES)}."),
@@ -102,8 +103,9 @@ def train(
     from jaxbp.app import commands
 
     values = dict(activation=activation, output_activation=output_activation, cost=cost, eta=eta,
-                  batch_size=batch_size, epochs=epochs, init=init, seed=seed, l2=l2, optimizer=optimizer,
-                  schedule=schedule, early_stopping=early_stopping, gradients=gradients, dtype=dtype)
+                  batch_size=batch_size, epochs=epochs, init=init, seed=seed, data_seed=data_seed, l2=l2,
+                  optimizer=optimizer, schedule=schedule, early_stopping=early_stopping, gradients=gradients,
+                  dtype=dtype)
     TrainConfig(**values)  # every option checked before the data is read
     summary = commands.run_training(dataset, _validation(validation), sizes and parse_sizes(sizes), values,
                                      checkpoint=checkpoint, json_output=json_output)

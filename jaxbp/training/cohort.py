@@ -31,6 +31,7 @@ from jaxbp.training.loop import (
     TrainResult,
     check_dataset,
     config_keys,
+    data_seed,
     initial_params,
     make_epoch,
     make_evaluate,
@@ -110,9 +111,9 @@ class Cohort:
             raise ValueError("early_stopping needs a validation split; load the data with validation > 0")
         self.configs, self.mesh = configs, devices.config_mesh()
         self.splits = devices.replicate(on_device(data, float_dtype(base.dtype)), self.mesh)
-        # configs that share their seed draw the same mini-batches: the first layer's products are then one GEMM
-        # for all of them, and the batches are gathered once, upfront (with their own orders K copies would be)
-        self.same_batches = len({c.seed for c in configs}) == 1
+        # configs that share their data seed draw the same mini-batches: the first layer's products are then one
+        # GEMM for all of them, and the batches are gathered once, upfront (with their own orders K copies would be)
+        self.same_batches = len({data_seed(c) for c in configs}) == 1
         train = self.splits["train"]
         upfront = self.same_batches and train.X.nbytes + train.Y.nbytes <= UPFRONT_BYTES
         self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront),

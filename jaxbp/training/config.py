@@ -38,7 +38,9 @@ class TrainConfig:
     """A training run. Defaults are Nielsen's chapter-1 network on the bundled digits.
 
     sizes: layer widths n_0..n_L; activation / output_activation (None = same as hidden); cost; eta: the
-    learning rate η; batch_size: m; epochs; init: scheme of ``init_params``; seed: parameters and shuffling;
+    learning rate η; batch_size: m; epochs; init: scheme of ``init_params``; seed: the initial weights, and
+    the mini-batch order unless data_seed is given; data_seed: the mini-batch order alone (None = seed; a
+    sweep whose configs share it draws the same mini-batches, whatever their seeds: one GEMM for all);
     l2: λ of the weight decay (λ/2n) Σ w² (ch. 3); optimizer: "sgd" (Algorithm 5.3 exactly) or an optax
     optimizer by name; schedule: how η changes over the run (an optax schedule); early_stopping: stop after
     this many epochs without a better validation accuracy (0 = off); gradients: "bp" (BP1–BP4) or
@@ -55,6 +57,7 @@ class TrainConfig:
     epochs: int = _program(30)
     init: str = _per_config("normal")
     seed: int = _per_config(0)
+    data_seed: int | None = _per_config(None)
     l2: float = _per_config(0.0)
     optimizer: str = _program("sgd")
     schedule: str = _program("constant")
@@ -122,6 +125,8 @@ def validate(config: TrainConfig) -> None:
     _number("batch_size", config.batch_size, int, 1, strict=False)
     _number("epochs", config.epochs, int, 1, strict=False)
     _number("seed", config.seed, int, 0, strict=False)
+    if config.data_seed is not None:
+        _number("data_seed", config.data_seed, int, 0, strict=False)
     _number("l2", config.l2, (int, float), 0, strict=False)
     _number("early_stopping", config.early_stopping, int, 0, strict=False)
     _choice("init", config.init, names.INIT_SCHEMES)

@@ -119,8 +119,16 @@ class Keys(NamedTuple):
 
 
 def config_keys(config: TrainConfig) -> Keys:
-    """The one place a config's keys are derived from its seed (training, sweeps and diagnostics use it)."""
-    return Keys(*jax.random.split(jax.random.key(config.seed)))
+    """The one place a config's keys are derived (training, sweeps and diagnostics use it): the initial
+    weights' from ``seed``, the mini-batch order's from ``data_seed`` (None: ``seed``). A config with seed s
+    and data_seed d draws the mini-batches of seed d: data_seed = seed is the same as None."""
+    init = jax.random.split(jax.random.key(config.seed))[0]
+    return Keys(init, jax.random.split(jax.random.key(data_seed(config)))[1])
+
+
+def data_seed(config: TrainConfig) -> int:
+    """The seed of ``config``'s mini-batch order: ``data_seed``, else ``seed``."""
+    return config.seed if config.data_seed is None else config.data_seed
 
 
 def initial_params(config: TrainConfig) -> Params:

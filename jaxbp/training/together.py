@@ -25,12 +25,12 @@ Callback = Callable[[dict], None]
 
 # The per-config fields a cohort knows how to vary along the config axis (a test asserts that this is every
 # PER_CONFIG field of TrainConfig).
-VARIED = ("eta", "l2", "seed", "init", "early_stopping")
+VARIED = ("eta", "l2", "seed", "data_seed", "init", "early_stopping")
 
 
 def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train a fresh network ``initial_params(config)`` on ``data`` (the keys of its initial weights and of its
-    mini-batch order both come from ``config.seed``, by ``config_keys``).
+    mini-batch order come from ``config.seed`` and ``config.data_seed``, by ``config_keys``).
 
     Each epoch appends {epoch, train_cost, train_accuracy, validation_cost, validation_accuracy, test_cost,
     test_accuracy, epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,

@@ -92,3 +92,29 @@ def test_prune_and_keep_refuse_what_they_cannot_do(digits):
         Cohort(configs(), digits).results()
     with pytest.raises(ValueError, match="same epoch"):
         Cohort(configs()[:2], digits, histories=[[{"epoch": 1}], []])
+
+
+def test_a_shared_data_seed_shares_the_batches_across_seeds(digits):
+    """Configs with their own seeds (initial weights) but one data_seed draw the same mini-batches: the cohort
+    takes the shared-batch program (one GEMM for the first layer), and each config's history is the one it
+    gives alone with the same two seeds."""
+    configs = [TrainConfig(sizes=(64, 12, 10), epochs=2, eta=eta, seed=seed, data_seed=7)
+               for eta, seed in [(0.5, 0), (3.0, 1), (1.0, 2)]]
+    cohort = Cohort(configs, digits)
+    assert cohort.same_batches and not Cohort([c.__class__(**{**c.to_dict(), "data_seed": None}) for c in configs],
+                                              digits).same_batches
+    cohort.train(2)
+    for i, config in enumerate(configs):
+        alone = jaxbp.train(config, digits)
+        np.testing.assert_allclose(costs(cohort, i), [h["train_cost"] for h in alone.history], rtol=1e-5)
+
+
+def test_data_seed_moves_the_batch_order_not_the_initial_weights(digits):
+    base = TrainConfig(sizes=(64, 12, 10), epochs=1, seed=3)
+    same = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 3}), digits)
+    other = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 4}), digits)
+    default = jaxbp.train(base, digits)
+    assert same.history[0]["train_cost"] == default.history[0]["train_cost"]  # data_seed = seed: the default
+    assert other.history[0]["train_cost"] != default.history[0]["train_cost"]
+    first = [Cohort([TrainConfig(**{**base.to_dict(), "data_seed": d})], digits).state(0) for d in (None, 4)]
+    assert first[0] == first[1]  # the same initial weights and optimizer state

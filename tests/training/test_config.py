@@ -29,6 +29,8 @@ def test_defaults_round_trip_through_a_dict():
      ("batch_size", 2.5, TypeError, "batch_size must be an integer"),
      ("epochs", 0, ValueError, "epochs must be ≥ 1"), ("l2", -0.1, ValueError, "l2 must be ≥ 0"),
      ("seed", True, TypeError, "seed must be an integer"),
+     ("data_seed", -1, ValueError, "data_seed must be ≥ 0"),
+     ("data_seed", 1.5, TypeError, "data_seed must be an integer"),
      ("early_stopping", -1, ValueError, "early_stopping must be ≥ 0"),
      ("optimizer", "adamx", ValueError, "optimizer must be one of: sgd, momentum, nesterov, adam"),
      ("schedule", "step", ValueError, "schedule must be one of: constant, cosine"),
