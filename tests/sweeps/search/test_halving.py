@@ -21,6 +21,9 @@ from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.halving import bracket_sizes, rung_epochs
 from jaxbp.sweeps.spec import expand, load_spec, parse_spec
 
+# one worker runs the whole module, so that its module-scoped sweep is built once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("test_halving")
+
 JAXBP = str(Path(sys.executable).with_name("jaxbp"))
 SPEC = {"name": "halving", "dataset": "digits", "mode": "halving",
         "base": {"sizes": [64, 12, 10], "epochs": 4, "batch_size": 20},
@@ -53,7 +56,6 @@ def halved(tmp_path_factory):
     return spec, result, MlflowClient(store(tmp)), tmp
 
 
-@pytest.mark.xdist_group("test_halving")
 def test_each_config_is_its_history_alone_up_to_where_it_stopped(halved):
     spec, result, client, _ = halved
     runs = children(client, result.parent_run_id)
@@ -91,7 +93,6 @@ def check_ladder(client, runs: dict, rungs: list[dict], factor: int) -> None:
         entered = sorted(best)
 
 
-@pytest.mark.xdist_group("test_halving")
 def test_each_rung_keeps_the_top_one_over_factor(halved, tmp_path):
     spec, result, client, _ = halved
     runs = children(client, result.parent_run_id)
@@ -101,7 +102,6 @@ def test_each_rung_keeps_the_top_one_over_factor(halved, tmp_path):
     assert result.rows[0].status == "finished"  # configs that ran to the end rank before pruned ones
 
 
-@pytest.mark.xdist_group("test_halving")
 def test_the_parent_records_the_search(halved, tmp_path):
     spec, result, client, tmp = halved
     parent = client.get_run(result.parent_run_id)
