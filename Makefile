@@ -23,7 +23,7 @@ demo: $(STAMP)
 # The suite runs every test; a test whose Debian package is missing (and could not be installed here) is
 # skipped with the package named, and under CI=true fails instead.
 test: $(STAMP) test-packages lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check jaxbp tests benchmarks

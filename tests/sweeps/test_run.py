@@ -36,7 +36,6 @@ def finished(tmp_path_factory):
     return result, MlflowClient(store(tmp))
 
 
-@pytest.mark.xdist_group("test_run")
 def test_parent_and_children_layout(finished):
     result, client = finished
     parent = client.get_run(result.parent_run_id)
@@ -69,7 +68,6 @@ def test_parent_and_children_layout(finished):
         assert artifacts == {"checkpoint.msgpack"} | ({"learning_curves.png"} if rank <= TOP_FIGURES else set())
 
 
-@pytest.mark.xdist_group("test_run")
 def test_results_csv_has_every_split_and_the_epochs(finished, tmp_path):
     result, client = finished
     path = client.download_artifacts(result.parent_run_id, "results.csv", str(tmp_path))
@@ -84,7 +82,6 @@ def test_results_csv_has_every_split_and_the_epochs(finished, tmp_path):
         assert line["epochs"] == "3" and float(line["validation_accuracy"]) == pytest.approx(row.value)
 
 
-@pytest.mark.xdist_group("test_run")
 def test_a_config_in_a_sweep_equals_the_config_alone(finished):
     result, client = finished
     data = jaxbp.load_dataset("xor")
@@ -187,7 +184,6 @@ def test_a_tracking_server_that_goes_away_keeps_results_for_resume(tmp_path):
     assert _children_by_index(tmp_path) == list(range(9))
 
 
-@pytest.mark.xdist_group("test_run")
 def test_resume_of_a_finished_sweep_returns_it_without_training(finished, monkeypatch):
     result, client = finished
     monkeypatch.setattr("jaxbp.sweeps.executors.local.train_together", lambda *a, **k: pytest.fail("retrained"))

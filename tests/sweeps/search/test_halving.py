@@ -21,9 +21,6 @@ from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.halving import bracket_sizes, rung_epochs
 from jaxbp.sweeps.spec import expand, load_spec, parse_spec
 
-# one worker runs the whole module, so that its module-scoped sweep is built once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("test_halving")
-
 JAXBP = str(Path(sys.executable).with_name("jaxbp"))
 SPEC = {"name": "halving", "dataset": "digits", "mode": "halving",
         "base": {"sizes": [64, 12, 10], "epochs": 4, "batch_size": 20},
@@ -127,17 +124,17 @@ def test_ladder_arithmetic():
 def test_hyperband_runs_every_config_once_in_its_bracket(tmp_path):
     spec = parse_spec({**SPEC, "name": "hyperband", "mode": "hyperband",
                        "search": {"min_epochs": 1, "reduction_factor": 2, "seed": 3},
-                       "sweep": {"eta": [0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 20.0, 300.0]}})
+                       "sweep": {"eta": [0.1, 0.5, 1.0, 2.0, 3.0, 6.0, 10.0, 300.0]}})
     result = run_sweep(spec, store(tmp_path))
     client = MlflowClient(store(tmp_path))
     runs = children(client, result.parent_run_id)
-    assert sorted(runs) == list(range(12))
+    assert sorted(runs) == list(range(8))
     rungs = parent_csv(client, result.parent_run_id, "rungs.csv", tmp_path)
     brackets = sorted({int(r["bracket"]) for r in rungs})
     assert brackets == [1, 2, 3]  # from 1, 2 and 4 epochs
     firsts = [next(r for r in rungs if int(r["bracket"]) == b) for b in brackets]
     assert [int(r["epochs"]) for r in firsts] == [1, 2, 4]
-    assert sum(int(r["configs_in"]) for r in firsts) == 12
+    assert sum(int(r["configs_in"]) for r in firsts) == 8
     assert {r.status for r in result.rows} <= {"finished", "pruned", "diverged"}
 
 
@@ -155,7 +152,7 @@ def test_running_a_search_on_ray_is_refused_in_one_line(tmp_path):
 def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path):
     text = ('name = "killhalving"\ndataset = "digits"\nmode = "halving"\n[base]\nsizes = [64, 12, 10]\n'
             'epochs = 8\nbatch_size = 20\n[search]\nmin_epochs = 2\nreduction_factor = 2\n'
-            '[sweep]\neta = [0.1, 0.3, 1.0, 2.0, 3.0, 6.0]\nhidden = [[8], [12]]\n')
+            '[sweep]\neta = [0.3, 1.0, 2.0, 3.0]\nhidden = [[8], [12]]\n')
     (tmp_path / "kill.toml").write_text(text)
     env = {**os.environ, "JAXBP_SPOOL": str(tmp_path / "spool")}
     args = [JAXBP, "sweep", str(tmp_path / "kill.toml"), "--tracking-uri", store(tmp_path)]
@@ -172,10 +169,10 @@ def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path)
     exp = client.get_experiment_by_name("killhalving")
     (parent,) = client.search_runs([exp.experiment_id], "tags.`jaxbp.kind` = 'sweep'")
     runs = children(client, parent.info.run_id)
-    assert sorted(runs) == list(range(12)) and len(client.search_runs(
-        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 12
+    assert sorted(runs) == list(range(8)) and len(client.search_runs(
+        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")) == 8
     rungs = parent_csv(client, parent.info.run_id, "rungs.csv", tmp_path)
-    assert [int(r["configs_in"]) for r in rungs] == [12, 6, 3]
+    assert [int(r["configs_in"]) for r in rungs] == [8, 4, 2]
     check_ladder(client, runs, rungs, 2)  # the rung ranked again after the kill kept what it had to
     spec, data = load_spec(tmp_path / "kill.toml"), jaxbp.load_dataset("digits")
     items = expand(spec, (64, 10))

@@ -57,7 +57,6 @@ def finished(tmp_path_factory):
     return tmp, result, MlflowClient(store(tmp))
 
 
-@pytest.mark.xdist_group("test_optuna")
 def test_the_study_sees_every_trials_value(finished):
     tmp, result, client = finished
     spec = parse_spec(SPEC)
@@ -81,7 +80,6 @@ def test_the_study_sees_every_trials_value(finished):
     assert {"optuna_trials.csv", "optuna_trials.png", "results.csv"} <= files
 
 
-@pytest.mark.xdist_group("test_optuna")
 def test_pruned_configs_stop_inside_the_shared_program(finished):
     tmp, result, client = finished
     study, runs = load_study(tmp, parse_spec(SPEC)), children(client, result)
@@ -99,7 +97,6 @@ def test_pruned_configs_stop_inside_the_shared_program(finished):
     assert all(runs[t.number].data.tags["status"] == "finished" for t in study.trials if t.number < 5)
 
 
-@pytest.mark.xdist_group("test_optuna")
 def test_the_study_has_its_own_sqlite_file_beside_mlflow_db(finished):
     tmp, _, _ = finished
 
@@ -196,7 +193,6 @@ def test_cmaes_proposes_numeric_axes_and_draws_categorical_ones():
     assert len({p["eta"] for p in points}) == 12
 
 
-@pytest.mark.xdist_group("test_optuna")
 def test_resume_of_a_finished_sweep_returns_it(finished, monkeypatch):
     tmp, result, _ = finished
     monkeypatch.setattr("jaxbp.sweeps.search.optuna.OptunaSearch.run", lambda *a: pytest.fail("ran again"))

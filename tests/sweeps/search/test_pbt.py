@@ -124,7 +124,6 @@ def test_a_diverged_config_is_never_ranked_and_a_missing_metric_ranks_last():
 
 
 @pytest.mark.slow  # the sweep of the fixture: 25–45 s on 2 CPU cores
-@pytest.mark.xdist_group("test_pbt")
 def test_a_pbt_sweep_logs_eta_lineage_and_the_parents_files(swept):
     result, client, children, events, tmp = swept
     assert sorted(children) == list(range(16)) and all(c.data.tags["status"] == "finished" for c in children.values())
@@ -180,7 +179,6 @@ def replay(lineage: dict, configs: list, data) -> tuple:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("test_pbt")
 def test_a_lineage_replays_to_the_logged_weights(swept):
     result, client, children, events, tmp = swept
     spec = parse_spec(SPEC)
