@@ -3,6 +3,7 @@ tests need (skipped with the package named where it is missing; a failure under 
 
 import os
 import socket
+import sqlite3
 from pathlib import Path
 
 import jax
@@ -83,3 +84,12 @@ def require_package(path: str, package: str) -> None:
 def store(folder) -> str:
     """The tracking URI of a SQLite MLflow store ``mlflow.db`` in ``folder``."""
     return f"sqlite:///{Path(folder) / 'mlflow.db'}"
+
+
+def count_children(db) -> int:
+    """How many child runs the SQLite MLflow store ``db`` holds so far (0 while it is being created)."""
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("select count(*) from tags where key = 'mlflow.parentRunId'").fetchone()[0]
+    except sqlite3.Error:
+        return 0

@@ -5,7 +5,6 @@ import csv
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
-from helpers import free_port, store
+from helpers import count_children, free_port, store
 from jaxbp.app.ui import start_server, stop_server, wait_healthy
 from jaxbp.sweeps.results import TOP_FIGURES
 from jaxbp.sweeps.run import run_sweep
@@ -103,14 +102,6 @@ def test_a_diverging_config_is_marked_and_the_others_finish(tmp_path):
     assert result.rows[-1].eta == 1e4  # diverged ranks last
 
 
-def _count_children(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("select count(*) from tags where key = 'mlflow.parentRunId'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def _children_by_index(tmp_path) -> list[int]:
     client = MlflowClient(store(tmp_path))
     exp = client.get_experiment_by_name("kill")
@@ -131,7 +122,7 @@ def test_resume_after_kill_9_ends_with_every_config_exactly_once(tmp_path, kill_
     args = [JAXBP, "sweep", str(spec), "--tracking-uri", store(tmp_path)]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while _count_children(tmp_path / "mlflow.db") < kill_after_children or not (tmp_path / "mlflow.db").exists():
+    while count_children(tmp_path / "mlflow.db") < kill_after_children or not (tmp_path / "mlflow.db").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -165,7 +156,7 @@ def test_a_tracking_server_that_goes_away_keeps_results_for_resume(tmp_path):
         sweep = subprocess.Popen([JAXBP, "sweep", str(spec), "--tracking-uri", url], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 240
-        while _count_children(tmp_path / "mlflow.db") < 1:
+        while count_children(tmp_path / "mlflow.db") < 1:
             assert sweep.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
     finally:

@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from helpers import store
+from helpers import count_children, store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.optuna import OptunaSearch, default_storage
 from jaxbp.sweeps.search.population import Population
@@ -231,14 +231,6 @@ def test_a_batch_cut_short_is_asked_again_on_resume(tmp_path, monkeypatch):
             assert t.value == pytest.approx(runs[t.number].data.metrics["validation_accuracy"])
 
 
-def _count_children(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as con:
-            return con.execute("select count(*) from tags where key = 'mlflow.parentRunId'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow
 def test_resume_after_kill_9_ends_with_trials_configs_each_once(tmp_path):
     """Killed after 2 children of the first batch are logged: resume tells those from MLflow, marks the others
@@ -251,7 +243,7 @@ def test_resume_after_kill_9_ends_with_trials_configs_each_once(tmp_path):
     args = [JAXBP, "sweep", str(path), "--tracking-uri", store(tmp_path)]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while _count_children(tmp_path / "mlflow.db") < 2:
+    while count_children(tmp_path / "mlflow.db") < 2:
         assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
