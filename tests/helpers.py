@@ -2,8 +2,11 @@
 tests need (skipped with the package named where it is missing; a failure under CI=true)."""
 
 import os
+import signal
 import socket
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import jax
@@ -93,3 +96,18 @@ def count_children(db) -> int:
             return con.execute("select count(*) from tags where key = 'mlflow.parentRunId'").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def kill_9_and_resume(args: list[str], env: dict, ready, *, within: float = 240) -> None:
+    """Start the command ``args`` (a ``jaxbp sweep``), kill it with SIGKILL as soon as ``ready()`` holds (it must
+    still be running then, at most ``within`` seconds later), then run it again with ``--resume``: that must
+    end with exit status 0."""
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + within
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]

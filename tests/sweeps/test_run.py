@@ -4,7 +4,6 @@ divergence, resume after kill -9, a tracking server that goes away, bad input.""
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
-from helpers import count_children, free_port, store
+from helpers import count_children, free_port, kill_9_and_resume, store
 from jaxbp.app.ui import start_server, stop_server, wait_healthy
 from jaxbp.sweeps.results import TOP_FIGURES
 from jaxbp.sweeps.run import run_sweep
@@ -120,15 +119,8 @@ def test_resume_after_kill_9_ends_with_every_config_exactly_once(tmp_path, kill_
                     '[sweep]\neta = [0.5, 1.0, 2.0]\nhidden = [[4], [6], [8]]\n')
     env = {**os.environ, "JAXBP_SPOOL": str(tmp_path / "spool")}
     args = [JAXBP, "sweep", str(spec), "--tracking-uri", store(tmp_path)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while count_children(tmp_path / "mlflow.db") < kill_after_children or not (tmp_path / "mlflow.db").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=400)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    kill_9_and_resume(args, env, lambda: (tmp_path / "mlflow.db").exists()
+                      and count_children(tmp_path / "mlflow.db") >= kill_after_children)
     assert _children_by_index(tmp_path) == list(range(9))
 
 

@@ -5,10 +5,8 @@ config axis sharded over 4 forced CPU devices."""
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import jaxbp
-from helpers import store
+from helpers import kill_9_and_resume, store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.halving import bracket_sizes, rung_epochs
 from jaxbp.sweeps.spec import expand, load_spec, parse_spec
@@ -156,15 +154,9 @@ def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path)
     (tmp_path / "kill.toml").write_text(text)
     env = {**os.environ, "JAXBP_SPOOL": str(tmp_path / "spool")}
     args = [JAXBP, "sweep", str(tmp_path / "kill.toml"), "--tracking-uri", store(tmp_path)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not any(json.loads(p.read_text())["rung"] >= 1 for p in (tmp_path / "spool").glob("*/search/state.json")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # after the second rung's save: the first rung's pruned configs are logged
-    proc.wait()
-    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=400)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # killed after the second rung's save: the first rung's pruned configs are logged
+    kill_9_and_resume(args, env, lambda: any(json.loads(p.read_text())["rung"] >= 1
+                                             for p in (tmp_path / "spool").glob("*/search/state.json")), within=300)
     client = MlflowClient(store(tmp_path))
     exp = client.get_experiment_by_name("killhalving")
     (parent,) = client.search_runs([exp.experiment_id], "tags.`jaxbp.kind` = 'sweep'")

@@ -3,11 +3,8 @@ prunes inside the shared program, and a killed sweep resumes to exactly ``trials
 
 import math
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -15,7 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from helpers import count_children, store
+from helpers import count_children, kill_9_and_resume, store
 from jaxbp.sweeps.run import run_sweep
 from jaxbp.sweeps.search.optuna import OptunaSearch, default_storage
 from jaxbp.sweeps.search.population import Population
@@ -241,15 +238,7 @@ def test_resume_after_kill_9_ends_with_trials_configs_each_once(tmp_path):
                     '[search]\ntrials = 6\nbatch = 3\nseed = 0\n')
     env = {**os.environ, "JAXBP_SPOOL": str(tmp_path / "spool")}
     args = [JAXBP, "sweep", str(path), "--tracking-uri", store(tmp_path)]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while count_children(tmp_path / "mlflow.db") < 2:
-        assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended before it could be killed"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    resumed = subprocess.run([*args, "--resume"], env=env, capture_output=True, text=True, timeout=400)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    kill_9_and_resume(args, env, lambda: count_children(tmp_path / "mlflow.db") >= 2)
     client = MlflowClient(store(tmp_path))
     exp = client.get_experiment_by_name("kill")
     (parent,) = client.search_runs([exp.experiment_id], "tags.`jaxbp.kind` = 'sweep'")
