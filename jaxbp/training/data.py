@@ -2,7 +2,8 @@
 
 What it is for: ``load_dataset`` returns a ``Dataset`` of three ``Split``s from scikit-learn's bundled digits
 (the default), Fashion-MNIST from Debian's ``dataset-fashion-mnist``, MNIST or any folder of the four
-MNIST-format IDX files, or a small synthetic set (XOR, moons); ``read_idx`` reads one IDX file.
+MNIST-format IDX files, or a small 2-D synthetic set (XOR, moons, and TensorFlow Playground's circle, gauss and
+spiral); ``read_idx`` reads one IDX file.
 What it is not: nothing downloads (every source is on disk or generated); no mini-batching or per-epoch
 shuffling (see ``loop``); no augmentation or normalisation beyond scaling into [0, 1].
 """
@@ -21,7 +22,7 @@ import numpy as np
 
 from jaxbp.core.types import Array, float_dtype
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "xor", "moons")
+DATASETS = ("digits", "fashion-mnist", "mnist", "xor", "moons", "circle", "gauss", "spiral")
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # where Debian's package puts it
 DATA_ENV = "JAXBP_DATA"  # a folder holding fashion-mnist/ and mnist/, overriding the system copy
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -30,8 +31,13 @@ IDX_VALIDATION = 10_000  # Nielsen's 50k/10k split: the last 10000 of the traini
 IDX_LARGE = 20_000  # ...for training files of at least this many examples; smaller ones use 0.2
 VALIDATION_FRACTION = 0.2  # default validation share of the training part, where IDX_VALIDATION does not apply
 DIGITS_TEST = 360  # digits: size of the fixed test split
-SYNTHETIC_SIZE = {"xor": 400, "moons": 1000}
+SYNTHETIC_SIZE = {"xor": 400, "moons": 1000, "circle": 1000, "gauss": 1000, "spiral": 1000}
 SYNTHETIC_NOISE = 0.1
+# TensorFlow Playground's sets, drawn in its plane [-6, 6]² and mapped onto [0, 1]² by (v + 6) / 12:
+PLAYGROUND_HALF_WIDTH = 6.0
+CIRCLE_RADIUS = 5.0  # circle: class 1 a disc of radius 0.5 R, class 0 a ring 0.7 R ≤ r ≤ R (radii uniform)
+GAUSS_CENTRE, GAUSS_STD = 2.0, 0.5**0.5  # gauss: class 1 N((2, 2), 0.5 I), class 0 N((-2, -2), 0.5 I)
+SPIRAL_RADIUS, SPIRAL_TURNS, SPIRAL_NOISE = 5.0, 1.75, 0.3  # spiral: two arms, noise U(-0.3, 0.3) per coordinate
 TEST_FRACTION = 0.2  # synthetic sets: share held out for test
 # IDX type code (third magic byte) -> big-endian dtype of the payload
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -119,7 +125,8 @@ def load_dataset(
     ``validation``: examples taken from the end of the training part, as a count (0 = none) or a fraction
     in [0, 1); None = 10000 for IDX training files of ≥ 20000 examples (Nielsen's 50k/10k), else 0.2.
     Splits are fixed: the IDX files' own train/t10k; digits a fixed shuffle (test = 360 examples) that
-    ``seed`` does not change. ``seed`` only generates the synthetic sets (xor, moons: test = 20%).
+    ``seed`` does not change. ``seed`` only generates the synthetic sets (xor, moons, circle, gauss, spiral:
+    test = 20%, classes of equal size).
     ``dtype``: the float dtype of X and Y (float64 needs 64-bit JAX)."""
     dtype = float_dtype(dtype)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -205,9 +212,12 @@ def _digits() -> _Raw:
 
 
 def _synthetic(name: str, seed: int) -> _Raw:
-    """XOR (4 Gaussian clusters at the unit square's corners, class = XOR of the corner bits) or moons, from seed."""
+    """XOR (4 Gaussian clusters at the unit square's corners, class = XOR of the corner bits), moons, or one of
+    TensorFlow Playground's sets (``_playground``), from seed."""
     n = SYNTHETIC_SIZE[name]
-    if name == "xor":
+    if name in ("circle", "gauss", "spiral"):
+        X, labels = _playground(name, n, np.random.default_rng(seed))
+    elif name == "xor":
         rng = np.random.default_rng(seed)
         corners = rng.permutation(np.repeat([[0, 0], [0, 1], [1, 0], [1, 1]], n // 4, axis=0))
         X = np.clip(corners + SYNTHETIC_NOISE * rng.standard_normal(corners.shape), 0.0, 1.0)
@@ -217,6 +227,28 @@ def _synthetic(name: str, seed: int) -> _Raw:
         X, labels = make_moons(n, noise=SYNTHETIC_NOISE, random_state=seed)
         X = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
     return _holdout(X, labels, round(TEST_FRACTION * n), 2, 1.0)
+
+
+def _playground(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n/2 examples of each class as TensorFlow Playground draws them (circle: disc vs ring; gauss: two
+    blobs; spiral: two interleaved arms of 1.75 turns, the second the first turned by π), in a random order,
+    scaled from its plane [-6, 6]² onto [0, 1]² (clipped: only a gauss point beyond 5.6σ would reach it)."""
+    half = n // 2
+    labels = np.repeat([1, 0], half)
+    if name == "circle":
+        r = np.r_[rng.uniform(0, 0.5, half), rng.uniform(0.7, 1.0, half)] * CIRCLE_RADIUS
+        angle = rng.uniform(0, 2 * np.pi, 2 * half)
+        X = np.c_[r * np.sin(angle), r * np.cos(angle)]
+    elif name == "gauss":
+        centres = np.where(labels[:, None] == 1, GAUSS_CENTRE, -GAUSS_CENTRE)
+        X = centres + GAUSS_STD * rng.standard_normal((2 * half, 2))
+    else:
+        s = rng.uniform(0, 1, 2 * half)  # where along its arm each point lies
+        r, angle = SPIRAL_RADIUS * s, SPIRAL_TURNS * 2 * np.pi * s + np.pi * (labels == 0)
+        X = np.c_[r * np.sin(angle), r * np.cos(angle)] + rng.uniform(-SPIRAL_NOISE, SPIRAL_NOISE, (2 * half, 2))
+    order = rng.permutation(2 * half)
+    X = np.clip((X + PLAYGROUND_HALF_WIDTH) / (2 * PLAYGROUND_HALF_WIDTH), 0.0, 1.0)
+    return X[order], labels[order]
 
 
 def _idx_folder(folder: Path, missing_help: str) -> _Raw:

@@ -1,4 +1,5 @@
-"""Data loading: the IDX reader, IDX folders (by path, $JAXBP_DATA, Debian's Fashion-MNIST), digits, XOR, moons."""
+"""Data loading: the IDX reader, IDX folders (by path, $JAXBP_DATA, Debian's Fashion-MNIST), digits, XOR, moons,
+and TensorFlow Playground's circle, gauss and spiral."""
 
 import gzip
 import struct
@@ -233,7 +234,9 @@ def test_digits_fixed_split():
     assert sizes(other) == (1337, 100, 360)
 
 
-@pytest.mark.parametrize("name, expected", [("xor", (256, 64, 80)), ("moons", (640, 160, 200))])
+@pytest.mark.parametrize("name, expected", [("xor", (256, 64, 80)), ("moons", (640, 160, 200)),
+                                            ("circle", (640, 160, 200)), ("gauss", (640, 160, 200)),
+                                            ("spiral", (640, 160, 200))])
 def test_synthetic_sets(name, expected):
     ds = load_dataset(name, seed=3)
     assert (ds.n_in, ds.n_classes) == (2, 2) and sizes(ds) == expected
@@ -250,6 +253,59 @@ def test_xor_class_is_the_xor_of_the_corner_bits():
     ds = load_dataset("xor", validation=0)
     X, classes = np.asarray(ds.train.X), np.asarray(jnp.argmax(ds.train.Y, axis=1))
     np.testing.assert_array_equal(classes, (X[:, 0] > 0.5) ^ (X[:, 1] > 0.5))  # noise 0.1: 5σ from the midline
+
+
+def playground(name: str, seed: int = 0):
+    """Every example of a Playground set (all three splits) in Playground's plane [-6, 6]², and its classes."""
+    ds = load_dataset(name, seed=seed)
+    X = np.concatenate([np.asarray(s.X, np.float64) for s in ds[1:]]) * 12 - 6  # undo (v + 6) / 12
+    return X, np.concatenate([np.asarray(jnp.argmax(s.Y, axis=1)) for s in ds[1:]])
+
+
+@pytest.mark.parametrize("name", ["circle", "gauss", "spiral"])
+def test_playground_sets_have_equal_classes_and_follow_the_seed(name):
+    X, classes = playground(name)
+    assert np.bincount(classes).tolist() == [500, 500]  # n/2 of each class, before the split
+    assert np.isfinite(X).all()
+    again, other = playground(name), playground(name, seed=1)
+    np.testing.assert_array_equal(again[0], X)
+    assert not np.allclose(np.sort(other[0], axis=0), np.sort(X, axis=0))  # other points, not just another order
+
+
+def test_circle_is_a_disc_inside_a_ring():
+    X, classes = playground("circle", seed=2)
+    r = np.hypot(*X.T)
+    assert r[classes == 1].max() <= 2.5 + 1e-5  # the disc: radius 0.5 R, R = 5 (float32 rounding: 1e-5)
+    inner = r[classes == 0]
+    assert inner.min() >= 3.5 - 1e-5 and inner.max() <= 5 + 1e-5  # the ring: 0.7 R ≤ r ≤ R
+    assert r[classes == 1].max() > 2.3 and inner.min() < 3.7  # radii fill their bands (500 uniform draws each)
+
+
+def test_gauss_is_two_blobs_on_the_diagonal():
+    X, classes = playground("gauss", seed=3)
+    for c, centre in ((1, 2.0), (0, -2.0)):
+        blob = X[classes == c]
+        # the mean of 500 draws of N(centre, 0.5): standard error √0.5/√500 ≈ 0.032 per coordinate; 0.15 is 4.7 of them
+        np.testing.assert_allclose(blob.mean(axis=0), [centre, centre], atol=0.15)
+        np.testing.assert_allclose(blob.std(axis=0), [0.5**0.5] * 2, rtol=0.15)
+    # the centres are 4√2 apart: a point crosses x + y = 0 with probability P(Z > 4) ≈ 3e-5
+    assert np.mean(np.sign(X.sum(axis=1)) == np.where(classes == 1, 1, -1)) > 0.99
+
+
+def test_spiral_points_lie_on_their_own_arm():
+    X, classes = playground("spiral", seed=4)
+    s = np.linspace(0, 1, 10001)  # the arms, densely: r = 5 s, angle = 1.75 · 2π s (+ π for class 0)
+    for c, phase in ((1, 0.0), (0, np.pi)):
+        arm = 5 * s[:, None] * np.c_[np.sin(3.5 * np.pi * s + phase), np.cos(3.5 * np.pi * s + phase)]
+        points = X[classes == c]
+        distance = np.sqrt(((points[:, None, :] - arm[None]) ** 2).sum(-1)).min(axis=1)
+        # uniform noise of ±0.3 per coordinate moves a point at most 0.3·√2 ≈ 0.424 off its arm; the arm's
+        # samples lie ≤ 1e-4 · |d(point)/ds| ≤ 1e-4 · √(5² + (5 · 3.5π)²) ≈ 0.0055 apart, so the nearest sample
+        # is at most 0.0028 farther than the arm itself
+        assert distance.max() <= 0.3 * 2**0.5 + 0.003
+        others = X[classes != c]
+        away = np.sqrt(((others[:, None, :] - arm[None]) ** 2).sum(-1)).min(axis=1)
+        assert np.mean(away > 0.3 * 2**0.5 + 0.003) > 0.9  # the other arm's points lie off this one (but near 0)
 
 
 def test_dtype():
