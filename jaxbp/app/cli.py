@@ -96,6 +96,7 @@ def train(
     early_stopping: int = typer.Option(_D["early_stopping"], help="Stop after this many epochs without a better validation accuracy (0: off)."),
     gradients: str = typer.Option(_D["gradients"], help=f"{_list(GRADIENTS)}: BP1–BP4, or jax.grad of the same cost."),
     dtype: str = typer.Option(_D["dtype"], help=f"{_list(DTYPES)}."),
+    measure: str = typer.Option(_D["measure"], help="running: train cost and accuracy are means over each epoch's mini-batches (free); full: also on the whole training split after each epoch (one more pass)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Write the trained parameters and config here (msgpack)."),
     json_output: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ):
@@ -105,7 +106,7 @@ def train(
     values = dict(activation=activation, output_activation=output_activation, cost=cost, eta=eta,
                   batch_size=batch_size, epochs=epochs, init=init, seed=seed, data_seed=data_seed, l2=l2,
                   optimizer=optimizer, schedule=schedule, early_stopping=early_stopping, gradients=gradients,
-                  dtype=dtype)
+                  dtype=dtype, measure=measure)
     TrainConfig(**values)  # every option checked before the data is read
     summary = commands.run_training(dataset, _validation(validation), sizes and parse_sizes(sizes), values,
                                      checkpoint=checkpoint, json_output=json_output)

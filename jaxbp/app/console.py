@@ -14,6 +14,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from jaxbp.training.metrics import train_metric
+
 
 def quiet_libraries() -> None:
     """Only warnings and errors from MLflow, its database migrations (alembic) and Ray reach the terminal: their
@@ -72,8 +74,8 @@ class EpochProgress:
 
 def format_metrics(metrics: dict) -> str:
     """'cost 0.0912 · train 0.951 · val 0.948 · test 0.944' from an epoch's metrics."""
-    parts = [f"cost {metrics['train_cost']:.4g}"]
-    for key, label in (("train_accuracy", "train"), ("validation_accuracy", "val"), ("test_accuracy", "test")):
+    parts = [f"cost {train_metric(metrics):.4g}", f"train {train_metric(metrics, 'accuracy'):.3f}"]
+    for key, label in (("validation_accuracy", "val"), ("test_accuracy", "test")):
         if metrics.get(key) is not None:
             parts.append(f"{label} {metrics[key]:.3f}")
     return " · ".join(parts)
@@ -88,9 +90,11 @@ def history_table(history: list[dict], title: str) -> Table:
     for i, row in enumerate(shown):
         if len(history) > 12 and i == 3:
             table.add_row("…", "", "", "", "", "")
-        accuracies = (row[f"{split}_accuracy"] for split in ("train", "validation", "test"))
-        table.add_row(str(row["epoch"]), f"{row['train_cost']:.4g}", *map(cell, accuracies),
+        accuracies = (train_metric(row, "accuracy"), row["validation_accuracy"], row["test_accuracy"])
+        table.add_row(str(row["epoch"]), f"{train_metric(row):.4g}", *map(cell, accuracies),
                       f"{row['epoch_seconds']:.3f}")
+    if history and history[-1].get("train_cost") is None:
+        table.caption = "train cost and acc: running means over each epoch's mini-batches (--measure full: exact)"
     return table
 
 

@@ -67,11 +67,12 @@ def errors(params: Params, x: Array, y: Array, hidden: Activation, output: Activ
     return a, tuple(reversed(deltas))
 
 
-def _gradients(params, x, y, activation, cost, output_activation, batch: bool) -> Params:
+def _gradients(params, x, y, activation, cost, output_activation, batch: bool) -> tuple[Params, Array]:
+    """(the gradient by BP3 and BP4, the output a^L of the forward pass that gave it)."""
     x, y = check_data(params, x, y, batch=batch)
     hidden, output, cost = resolve(activation, output_activation, cost, y.shape[-1])
     a, deltas = errors(params, x, y, hidden, output, cost, scale=1 / x.shape[0] if batch else 1)
-    return tuple(Layer(nabla_w(d, a_prev), nabla_b(d)) for d, a_prev in zip(deltas, a[:-1]))
+    return tuple(Layer(nabla_w(d, a_prev), nabla_b(d)) for d, a_prev in zip(deltas, a[:-1])), a[-1]
 
 
 def deltas(params: Params, x, y, activation="sigmoid", cost="quadratic", output_activation=None):
@@ -83,11 +84,18 @@ def deltas(params: Params, x, y, activation="sigmoid", cost="quadratic", output_
 
 def backprop(params: Params, x, y, activation="sigmoid", cost="quadratic", output_activation=None) -> Params:
     """∇l(x) for ONE example ``x`` (n_in,) with target ``y`` (n_out,), by BP1–BP4; same tree as ``params``."""
-    return _gradients(params, x, y, activation, cost, output_activation, batch=False)
+    return _gradients(params, x, y, activation, cost, output_activation, batch=False)[0]
 
 
 def backprop_batch(params: Params, X, Y, activation="sigmoid", cost="quadratic", output_activation=None) -> Params:
     """∇C of the MEAN cost over a mini-batch ``X`` (m, n_in), ``Y`` (m, n_out), by BP1–BP4 in matrix form."""
+    return _gradients(params, X, Y, activation, cost, output_activation, batch=True)[0]
+
+
+def backprop_batch_and_output(params: Params, X, Y, activation="sigmoid", cost="quadratic",
+                              output_activation=None) -> tuple[Params, Array]:
+    """(∇C, a^L): ``backprop_batch``'s gradient and the output a^L of the forward pass it ran, so that a training
+    step reads its mini-batch's cost and accuracy off the same pass (no second forward pass)."""
     return _gradients(params, X, Y, activation, cost, output_activation, batch=True)
 
 

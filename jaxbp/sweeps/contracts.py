@@ -56,5 +56,5 @@ class Row(NamedTuple):
     eta: float
     sizes: str
     epochs: int | None
-    final: dict  # {"train_accuracy": …, "train_cost": …, "validation_accuracy": …, …}: None where absent
+    final: dict  # {"train_cost_running": …, "validation_accuracy": …, …}: None where absent
     params: dict  # every TrainConfig field as logged

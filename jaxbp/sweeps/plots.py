@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from jaxbp.training.metrics import train_metric
+
 DPI = 110
 MAX_LEGEND = 12  # more lines than this: no per-line legend, the title says "N configs"
 MISSING = "—"  # heatmap cell with no finite value
@@ -71,7 +73,7 @@ def learning_curves(histories: Mapping[str, list[dict]], path, *, title: str = "
         key = "validation_accuracy" if _has(history, "validation_accuracy") else "test_accuracy"
         plot_line(acc_ax, *series(history, key), color=color, ls="-" if key.startswith("val") else "--")
     style_axes(cost_ax, "Train cost (× diverged)", "cost",
-               log_of=[series(h, "train_cost")[1] for h in histories.values()])
+               log_of=[cost_series(h)[1] for h in histories.values()])
     style_axes(acc_ax, "Accuracy (solid: validation, dashed: test)", "accuracy")
     fig.suptitle(title + _legend(fig, list(zip(histories, colors))))
     return save_png(fig, path)
@@ -83,10 +85,12 @@ def config_curves(history: list[dict], path, *, title: str) -> Path:
     _check_history(history, "history")
     fig, ((cost_ax, acc_ax), (delta_ax, frac_ax)) = new_figure(2, 2, 5.2, 3.4)
     _plot_cost(cost_ax, history, "C0")
-    style_axes(cost_ax, "Train cost (× diverged)", "cost", log_of=[series(history, "train_cost")[1]])
+    style_axes(cost_ax, "Train cost (× diverged)", "cost", log_of=[cost_series(history)[1]])
+    running = not _has(history, "train_accuracy")
     for split, color in zip(("train", "validation", "test"), ("C0", "C1", "C2")):
-        if _has(history, f"{split}_accuracy"):
-            plot_line(acc_ax, *series(history, f"{split}_accuracy"), color=color, label=split)
+        key = f"{split}_accuracy" + ("_running" if split == "train" and running else "")
+        if _has(history, key):
+            plot_line(acc_ax, *series(history, key), color=color, label=key.replace("_accuracy", "").replace("_", " "))
     style_axes(acc_ax, "Accuracy", "accuracy")
     acc_ax.legend(fontsize="small")
     layers = sorted({int(m[1]) for k in history[0] if (m := re.fullmatch(r"mean_abs_delta_(\d+)", k))})
@@ -188,8 +192,9 @@ def _check_rows(rows, metric: str, keys: Sequence[str]) -> None:
 def _check_history(history, name: str) -> None:
     if not isinstance(history, Sequence) or not history:
         raise ValueError(f"{name} must be a non-empty list of per-epoch dicts")
-    if not all(isinstance(h, Mapping) and "epoch" in h and "train_cost" in h for h in history):
-        raise ValueError(f"expected every epoch of {name} to have 'epoch' and 'train_cost'")
+    if not all(isinstance(h, Mapping) and "epoch" in h and ("train_cost" in h or "train_cost_running" in h)
+               for h in history):
+        raise ValueError(f"expected every epoch of {name} to have 'epoch' and 'train_cost' or 'train_cost_running'")
 
 
 def _key(value):
@@ -224,6 +229,12 @@ def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([h["epoch"] for h in history], float), np.array(values, float)
 
 
+def cost_series(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, training costs): the whole split's where measured, else the running means (``loop.train_metric``)."""
+    values = [train_metric(h) for h in history]
+    return np.array([h["epoch"] for h in history], float), np.array([np.nan if v is None else v for v in values])
+
+
 def _has(history: list[dict], key: str) -> bool:
     return any(h.get(key) is not None for h in history)
 
@@ -236,7 +247,7 @@ def plot_line(ax, x: np.ndarray, y: np.ndarray, **style) -> None:
 
 def _plot_cost(ax, history: list[dict], color) -> None:
     """Train cost vs epoch; a run whose last cost is NaN/inf gets a × at the top, at that epoch."""
-    epochs, cost = series(history, "train_cost")
+    epochs, cost = cost_series(history)
     plot_line(ax, epochs, cost, color=color)
     mark_diverged(ax, [] if np.isfinite(cost[-1]) else [epochs[-1]], color, at=0.96)
 

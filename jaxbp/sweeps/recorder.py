@@ -23,6 +23,7 @@ from jaxbp.sweeps.tracking import STOPPED_AT, Tracker
 from jaxbp.training.checkpoint import save_checkpoint
 from jaxbp.training.diagnostics import grad_agreement
 from jaxbp.training.loop import TrainResult, initial_params
+from jaxbp.training.metrics import TRAIN_COSTS
 
 
 def config_hash(config_dict: dict) -> str:
@@ -53,7 +54,7 @@ def finish_config(index: int, point: dict, config, result: TrainResult, data, fo
     X, Y = X.astype(float_dtype(config.dtype)), Y.astype(float_dtype(config.dtype))
     final = result.history[-1]
     save_checkpoint(folder / "checkpoint.msgpack", result.params, config,
-                    metrics={k: v for k, v in final.items() if k in ("epoch", "train_cost", "test_accuracy")})
+                    metrics={k: v for k, v in final.items() if k in ("epoch", *TRAIN_COSTS, "test_accuracy")})
     return {"index": index, "point": point, "name": run_name(point), "config": config.to_dict(),
             "config_hash": config_hash(config.to_dict()), "status": result.status, "message": result.message,
             "history": result.history, "started_at": result.started_at, "ended_at": result.ended_at, "tags": tags,

@@ -33,8 +33,10 @@ from pathlib import Path
 from jaxbp.sweeps.search.settings import ADAPTIVE, check_search
 from jaxbp.training.config import TrainConfig
 
-METRICS = {"validation_accuracy": "max", "test_accuracy": "max", "train_accuracy": "max",
-           "validation_cost": "min", "test_cost": "min", "train_cost": "min"}
+METRICS = {"validation_accuracy": "max", "test_accuracy": "max", "train_accuracy_running": "max",
+           "train_accuracy": "max", "validation_cost": "min", "test_cost": "min", "train_cost_running": "min",
+           "train_cost": "min"}  # what they mean: jaxbp.training.metrics.METRIC_MEANINGS
+FULL_ONLY = ("train_cost", "train_accuracy")  # measured only by configs with measure = "full"
 MODES = ("grid", "random", *ADAPTIVE)
 RANGES = ("log_uniform", "uniform", "int_uniform", "choice")
 TOP_KEYS = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "description", "base", "sweep",
@@ -137,6 +139,10 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
     spec = SweepSpec(table["name"], table.get("dataset", "digits"), table.get("metric", "validation_accuracy"), mode,
                      samples, table.get("sample_seed", 0), table.get("validation"), table.get("description", ""),
                      base, sweep, search, source)
+    measures = sweep.get("measure", [base.get("measure", TrainConfig.measure)])
+    if spec.metric in FULL_ONLY and (not isinstance(measures, list) or set(measures) != {"full"}):
+        raise ValueError(f"{origin}: metric = {spec.metric!r} is the whole training split's, measured only with "
+                         f"[base] measure = \"full\"; set that, or rank by {spec.metric}_running (free)")
     if search.get("min_epochs", 1) > spec.epochs:
         raise ValueError(f"{origin}: [search] min_epochs = {search['min_epochs']} is more than [base] epochs = "
                          f"{spec.epochs}")

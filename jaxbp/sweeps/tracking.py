@@ -28,6 +28,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from jaxbp.sweeps.health import health_problem
+from jaxbp.training.metrics import describe
 
 # MLflow's HTTP client retries for minutes by default; a sweep wants to know sooner (it keeps results itself).
 # Set (unless the user set them) when a Tracker for a server is made, read by MLflow at each request.
@@ -35,6 +36,7 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TI
 
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
 SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
+NOTE = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 STOPPED_AT = "jaxbp.stopped_at_epoch"  # the epoch at which a search stopped (pruned) a config
 MAX_METRICS, MAX_PARAMS = 800, 100  # per log_batch call: MLflow takes ≤ 1000 entries, ≤ 100 of them params
 # MLflow 3's UI opens an experiment as GenAI (traces) or model training; this tag is what its kind selector
@@ -176,10 +178,12 @@ class Tracker:
         absent: ending now, starting the history's epoch seconds earlier)."""
         ended = record.get("ended_at") or time.time()
         started = record.get("started_at") or ended - sum(row.get("epoch_seconds") or 0 for row in record["history"])
+        note = "What each metric is:\n\n" + describe(record["history"][0] if record["history"] else {})
         run = self.client.create_run(self.experiment_id, start_time=int(started * 1000), run_name=name, tags={
             "mlflow.parentRunId": parent_id, KIND: "config", INDEX: str(record["index"]),
             CONFIG_HASH: record["config_hash"], "status": record["status"], "jaxbp.message": record["message"],
-            EPOCHS: str(len(record["history"])), **{k: str(v) for k, v in record.get("tags", {}).items()}})
+            EPOCHS: str(len(record["history"])), NOTE: note,
+            **{k: str(v) for k, v in record.get("tags", {}).items()}})
         run_id = run.info.run_id
         extra = [Metric(k, float(v), int(time.time() * 1000), step) for k, v, step in (
             ("grad_agreement", record["grad_agreement_start"], 0),

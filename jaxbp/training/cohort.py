@@ -28,6 +28,7 @@ from jaxbp.training.config import PROGRAM, TrainConfig, fields_of
 from jaxbp.training.data import Dataset, Split
 from jaxbp.training.diagnostics import flatten, layer_diagnostics
 from jaxbp.training.loop import (
+    Running,
     TrainResult,
     check_dataset,
     config_keys,
@@ -69,12 +70,14 @@ class Member:
             else:
                 self.since_best += 1
 
-    def record(self, metrics: dict) -> tuple[str, str, bool] | None:
+    def record(self, metrics: dict, finite: bool = True) -> tuple[str, str, bool] | None:
         """Append one epoch's metrics; (status, message, keep the parameters from before the epoch?) when
-        this epoch ends the config, else None."""
+        this epoch ends the config, else None. It diverged when a cost is NaN or infinite, or its parameters
+        are not all ``finite``."""
         self.history.append(metrics)
         epoch = metrics["epoch"]
-        if not np.isfinite(metrics["train_cost"]):
+        costs = [v for k, v in metrics.items() if k.endswith(("_cost", "_cost_running")) and v is not None]
+        if not (finite and np.isfinite(costs).all()):
             return "diverged", f"diverged at epoch {epoch}", True
         self._count(metrics)
         if self.config.early_stopping and self.since_best >= self.config.early_stopping:
@@ -161,7 +164,8 @@ class Cohort:
         return self._compiled[size]
 
     def run_epoch(self, params, opt_state, e: int):
-        """Epoch ``e`` (1, 2, …) of the program's current slots from (params, opt_state), without bookkeeping."""
+        """Epoch ``e`` (1, 2, …) of the program's current slots from (params, opt_state), without bookkeeping:
+        (params, opt_state, ``loop.Running``)."""
         return self.compile()(params, opt_state, self._fold(self.keys, e), *self.splits["train"])
 
     @property
@@ -176,14 +180,14 @@ class Cohort:
         while self.epoch < until and self.live:
             e = self.epoch + 1
             start = time.perf_counter()
-            new_params, opt_state = jax.block_until_ready(
+            new_params, opt_state, running = jax.block_until_ready(
                 program(self.params, self.opt_state, self._fold(self.keys, e), *self.splits["train"]))
             seconds = time.perf_counter() - start
-            rows = self.measure(new_params, opt_state)
+            rows, finite = self.measure(new_params, opt_state, running)
             for slot, i in enumerate(self.slots):
                 member = self.members[i]
                 if member.result is None:
-                    ended = member.record({"epoch": e, **rows[slot], "epoch_seconds": seconds})
+                    ended = member.record({"epoch": e, **rows[slot], "epoch_seconds": seconds}, finite[slot])
                     if ended:
                         member.end(self._mine(self.params if ended[2] else new_params, slot), *ended[:2])
                     for callback in callbacks:
@@ -245,25 +249,29 @@ def _stack(trees: list):
 
 
 def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split]):
-    """measure(params, opt_state, both with a config axis) -> one metrics dict per config: cost (with the
-    config's λ from its state), accuracies, diagnostics."""
+    """measure(params, opt_state, running), all with a config axis -> (one metrics dict per config, whether each
+    config's parameters are all finite): the epoch's running means, the cost (with the config's λ from its
+    state) and accuracy of every split measured (the training split only with ``measure="full"``; see
+    ``loop.METRIC_MEANINGS``), and the diagnostics."""
     evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, 0)))
     X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
     diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))
+    finite = jax.jit(jax.vmap(lambda p: jnp.all(jnp.stack([jnp.isfinite(leaf).all() for leaf in jax.tree.leaves(p)]))))
+    measured = [name for name in splits if name != "train" or config.measure == "full"]
 
-    def measure(params, opt_state) -> list[dict]:
+    def measure(params, opt_state, running: Running) -> tuple[list[dict], np.ndarray]:
         l2 = hyperparams(opt_state)["l2"]
-        scores = {name: jax.device_get(evaluate(params, X, Y, l2)) if X.shape[0] else None
-                  for name, (X, Y) in splits.items()}
-        diagnostics = jax.device_get(diagnose(params))
+        scores = {name: jax.device_get(evaluate(params, *splits[name], l2)) if splits[name].X.shape[0] else None
+                  for name in measured}
+        diagnostics, running, ok = jax.device_get((diagnose(params), running, finite(params)))
         rows = []
-        for k in range(jax.tree.leaves(params)[0].shape[0]):
-            row = {"train_cost": float(scores["train"][0][k])}
-            row.update({f"{name}_accuracy": None if s is None else float(s[1][k]) for name, s in scores.items()})
-            row.update({f"{name}_cost": None if s is None else float(s[0][k]) for name, s in scores.items()
-                        if name != "train"})
+        for k in range(len(ok)):
+            row = {"train_cost_running": float(running.cost[k]), "train_accuracy_running": float(running.accuracy[k])}
+            for name, s in scores.items():
+                row.update({f"{name}_cost": None if s is None else float(s[0][k]),
+                            f"{name}_accuracy": None if s is None else float(s[1][k])})
             row.update(flatten({name: values[k] for name, values in diagnostics.items()}))
             rows.append(row)
-        return rows
+        return rows, ok
 
     return measure

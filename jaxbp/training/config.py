@@ -20,6 +20,10 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagra
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "warmup_cosine")
 GRADIENTS = ("bp", "autodiff")
 DTYPES = ("float32", "float64")
+# How each epoch measures the training split (``loop.METRIC_MEANINGS`` says what every reported number is):
+# "running": the mean over the epoch's mini-batches, read off the updates' own forward passes (free);
+# "full": that, plus the cost and accuracy of the whole training split after the epoch (one more pass).
+MEASURES = ("running", "full")
 
 
 PROGRAM, PER_CONFIG = "program", "per_config"  # the two parts of a TrainConfig (see ``fields_of``)
@@ -44,7 +48,10 @@ class TrainConfig:
     l2: λ of the weight decay (λ/2n) Σ w² (ch. 3); optimizer: "sgd" (Algorithm 5.3 exactly) or an optax
     optimizer by name; schedule: how η changes over the run (an optax schedule); early_stopping: stop after
     this many epochs without a better validation accuracy (0 = off); gradients: "bp" (BP1–BP4) or
-    "autodiff" (jax.grad); dtype: float32 or float64."""
+    "autodiff" (jax.grad); dtype: float32 or float64; measure: "running" (the training cost and accuracy
+    are the means over the epoch's mini-batches, ``train_cost_running``, at no extra cost) or "full" (also
+    ``train_cost``/``train_accuracy`` on the whole training split after each epoch). Validation and test
+    are always measured exactly, on their whole splits."""
 
     # Every field is declared PROGRAM (it shapes the compiled program: configs train together only when they
     # agree on it) or PER_CONFIG (it may differ between configs of one program); a test fails on any other.
@@ -64,6 +71,7 @@ class TrainConfig:
     early_stopping: int = _per_config(0)
     gradients: str = _program("bp")
     dtype: str = _program("float32")
+    measure: str = _program("running")
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(self.sizes) if isinstance(self.sizes, (list, tuple)) else self.sizes)
@@ -134,3 +142,4 @@ def validate(config: TrainConfig) -> None:
     _choice("schedule", config.schedule, SCHEDULES)
     _choice("gradients", config.gradients, GRADIENTS)
     _choice("dtype", config.dtype, DTYPES)
+    _choice("measure", config.measure, MEASURES)

@@ -32,11 +32,12 @@ def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] =
     """Train a fresh network ``initial_params(config)`` on ``data`` (the keys of its initial weights and of its
     mini-batch order come from ``config.seed`` and ``config.data_seed``, by ``config_keys``).
 
-    Each epoch appends {epoch, train_cost, train_accuracy, validation_cost, validation_accuracy, test_cost,
-    test_accuracy, epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l, saturated_fraction_l,
-    low_activation_fraction_l} to the history (the validation ones are None when the validation split is
-    empty) and calls every callback with that dict. ``train_cost`` includes the L2 term (the cost being
-    minimised), on the whole training split; ``epoch_seconds`` is the wall time of the updates."""
+    Each epoch appends {epoch, train_cost_running, train_accuracy_running, validation_cost, validation_accuracy,
+    test_cost, test_accuracy, epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l,
+    saturated_fraction_l, low_activation_fraction_l} to the history (the validation ones are None when the
+    validation split is empty; with ``measure="full"`` also train_cost and train_accuracy) and calls every
+    callback with that dict. ``loop.METRIC_MEANINGS`` says what each number is: the costs include the L2
+    term (the cost being minimised); the running ones are means over the epoch's mini-batches."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     return train_together([config], data, callbacks=[lambda _, metrics, cb=cb: cb(metrics) for cb in callbacks])[0]
@@ -44,9 +45,10 @@ def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] =
 
 class Program(NamedTuple):
     """Configs compiled to train together: ``epoch(params, opt_state, e)`` runs epoch e (1, 2, …) of all of
-    them at once; ``params``/``opt_state`` are the initial ones with a leading config axis (each config's η
-    and λ are in ``opt_state``, see ``optim.hyperparams``); ``measure(params, opt_state)`` gives each
-    config's metrics dict (cost with its own λ, accuracies, diagnostics)."""
+    them at once and returns (params, opt_state, ``loop.Running``); ``params``/``opt_state`` are the initial
+    ones with a leading config axis (each config's η and λ are in ``opt_state``, see ``optim.hyperparams``);
+    ``measure(params, opt_state, running)`` gives each config's metrics dict (costs with its own λ,
+    accuracies, diagnostics) and whether its parameters are all finite."""
 
     epoch: Callable
     params: Params

@@ -10,7 +10,8 @@ import pytest
 import jaxbp
 from helpers import PAIRINGS, WIDTHS, problem, sizes_for
 from jaxbp.core import activations, costs
-from jaxbp.core.backprop import backpropagate_error, nabla_b, nabla_w, output_error
+from jaxbp.core.autodiff import autodiff_grads_and_output
+from jaxbp.core.backprop import backprop_batch_and_output, backpropagate_error, nabla_b, nabla_w, output_error
 
 pytestmark = pytest.mark.x64
 
@@ -195,3 +196,15 @@ def test_params_that_do_not_fit_together(small):
         jaxbp.backprop_batch(broken, X, Y)
     with pytest.raises(TypeError, match="params must be a non-empty tuple of Layer"):
         jaxbp.backprop_batch(list(params), X, Y)
+
+
+@pytest.mark.parametrize("cost,output", PAIRINGS, ids=[f"{c}-{o or 'same'}" for c, o in PAIRINGS])
+@pytest.mark.parametrize("fn,grads", [(backprop_batch_and_output, jaxbp.backprop_batch),
+                                      (autodiff_grads_and_output, jaxbp.autodiff_grads)], ids=["bp", "autodiff"])
+def test_and_output_gives_the_gradient_and_a_L(fn, grads, cost, output):
+    params, X, Y = problem([4, 5, 3])
+    nabla, a_L = jax.jit(fn, static_argnums=(3, 4, 5))(params, X, Y, "tanh", cost, output)
+    for got, want in zip(jax.tree.leaves(nabla), jax.tree.leaves(grads(params, X, Y, "tanh", cost, output))):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a_L, jaxbp.feedforward(params, X, "tanh", output)[1][-1], rtol=1e-12)
+    assert jax.tree.structure(nabla) == jax.tree.structure(params)

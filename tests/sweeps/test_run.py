@@ -87,12 +87,12 @@ def test_a_config_in_a_sweep_equals_the_config_alone(finished):
         alone = jaxbp.train(config, data).history
         (row,) = [r for r in result.rows if r.params["eta"] == str(config.eta)
                   and r.sizes == "-".join(map(str, config.sizes))]
-        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost"), key=lambda m: m.step)]
-        np.testing.assert_allclose(swept, [h["train_cost"] for h in alone], rtol=1e-4)
+        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost_running"), key=lambda m: m.step)]
+        np.testing.assert_allclose(swept, [h["train_cost_running"] for h in alone], rtol=1e-4)
 
 
 def test_a_diverging_config_is_marked_and_the_others_finish(tmp_path):
-    spec = parse_spec({"name": "div", "dataset": "xor", "metric": "train_accuracy",
+    spec = parse_spec({"name": "div", "dataset": "xor", "metric": "train_accuracy_running",
                        "base": {"sizes": [2, 8, 2], "epochs": 8, "batch_size": 4, "activation": "relu",
                                 "output_activation": "identity"}, "sweep": {"eta": [0.05, 1e4]}})
     result = run_sweep(spec, store(tmp_path))

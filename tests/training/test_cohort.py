@@ -25,7 +25,7 @@ def configs(epochs=4):
 
 
 def costs(cohort, i):
-    return [row["train_cost"] for row in cohort.members[i].history]
+    return [row["train_cost_running"] for row in cohort.members[i].history]
 
 
 def test_kept_configs_continue_as_if_alone_in_a_smaller_program(digits):
@@ -45,7 +45,7 @@ def test_kept_configs_continue_as_if_alone_in_a_smaller_program(digits):
     assert [cohort.members[i].result.status for i in (0, 2)] == ["pruned", "pruned"]
     assert len(cohort.members[0].history) == 2 and cohort.members[0].result.message == "pruned for the test"
     alone = jaxbp.train(configs()[1], digits)
-    np.testing.assert_allclose(costs(cohort, 1), [h["train_cost"] for h in alone.history], rtol=1e-4)
+    np.testing.assert_allclose(costs(cohort, 1), [h["train_cost_running"] for h in alone.history], rtol=1e-4)
 
 
 def test_exploit_copies_the_source_state_and_sets_eta_and_l2(digits):
@@ -106,7 +106,7 @@ def test_a_shared_data_seed_shares_the_batches_across_seeds(digits):
     cohort.train(2)
     for i, config in enumerate(configs):
         alone = jaxbp.train(config, digits)
-        np.testing.assert_allclose(costs(cohort, i), [h["train_cost"] for h in alone.history], rtol=1e-5)
+        np.testing.assert_allclose(costs(cohort, i), [h["train_cost_running"] for h in alone.history], rtol=1e-5)
 
 
 def test_data_seed_moves_the_batch_order_not_the_initial_weights(digits):
@@ -114,7 +114,7 @@ def test_data_seed_moves_the_batch_order_not_the_initial_weights(digits):
     same = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 3}), digits)
     other = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 4}), digits)
     default = jaxbp.train(base, digits)
-    assert same.history[0]["train_cost"] == default.history[0]["train_cost"]  # data_seed = seed: the default
-    assert other.history[0]["train_cost"] != default.history[0]["train_cost"]
+    assert same.history[0]["train_cost_running"] == default.history[0]["train_cost_running"]  # data_seed = seed: the default
+    assert other.history[0]["train_cost_running"] != default.history[0]["train_cost_running"]
     first = [Cohort([TrainConfig(**{**base.to_dict(), "data_seed": d})], digits).state(0) for d in (None, 4)]
     assert first[0] == first[1]  # the same initial weights and optimizer state

@@ -23,7 +23,7 @@ w = program.params[0].w
 shards = sorted(s.data.shape[0] for s in w.addressable_shards)
 results = train_together(configs, data)
 print(json.dumps({"devices": jax.local_device_count(), "configs": w.shape[0], "shards": shards,
-                  "costs": [[h["train_cost"] for h in r.history] for r in results],
+                  "costs": [[h["train_cost_running"] for h in r.history] for r in results],
                   "status": [r.status for r in results]}))
 """
 

@@ -11,7 +11,7 @@ import jaxbp
 from helpers import tiny
 from jaxbp import Split, TrainConfig
 from jaxbp.training.config import OPTIMIZERS
-from jaxbp.training.loop import make_epoch
+from jaxbp.training.loop import config_keys, evaluate_splits, initial_params, make_epoch
 from jaxbp.training.optim import make_optimizer
 
 pytestmark = pytest.mark.x64
@@ -50,7 +50,7 @@ def test_one_sgd_step_is_algorithm_5_3():
     tx = make_optimizer(config, 6, 1)
     key = jax.random.key(2)
     epoch = jax.jit(make_epoch(config, 6))
-    stepped, _ = epoch(params, tx.init(params), key, *data.train)
+    stepped, _, _ = epoch(params, tx.init(params), key, *data.train)
     idx = jax.random.permutation(key, 6)
     X, Y = data.train.X[idx], data.train.Y[idx]
     # bit for bit: w − η ∇C with ∇C = backprop_batch, the mean (1/m) Σ_x δ^x (a^x)ᵀ
@@ -63,6 +63,46 @@ def test_one_sgd_step_is_algorithm_5_3():
         np.testing.assert_allclose(layer.b, b, rtol=1e-13)
 
 
+def test_running_means_are_the_epochs_mini_batches_before_each_update():
+    """train_cost_running / train_accuracy_running: the mean over the epoch's mini-batches of C + (λ/2n)Σ‖w‖² and of
+    the hits, each at the parameters its step started from; replayed here step by step with the project's own
+    functions (the epoch's permutation from the config's shuffle key folded with the epoch number)."""
+    data = tiny(n=30, dtype=jnp.float64)
+    config = TrainConfig(sizes=(4, 5, 3), eta=0.7, l2=0.3, batch_size=7, epochs=2, dtype="float64")
+    history = jaxbp.train(config, data).history
+    params, n = initial_params(config), 30
+    for e, row in enumerate(history, start=1):
+        order = jax.random.permutation(jax.random.fold_in(config_keys(config).shuffle, e), n)[: 4 * 7].reshape(4, 7)
+        costs, hits = [], []
+        for batch in order:
+            X, Y = data.train.X[batch], data.train.Y[batch]
+            a_L = jaxbp.feedforward(params, X)[1][-1]
+            costs.append(jaxbp.mean_cost(params, X, Y) + 0.5 * config.l2 / n * sum(np.sum(p.w**2) for p in params))
+            hits.extend(np.argmax(a_L, -1) == np.argmax(Y, -1))
+            grads = jaxbp.backprop_batch(params, X, Y)  # SGD with weight decay (λ/n) w on the weights only
+            params = tuple(jaxbp.Layer(p.w - config.eta * (g.w + config.l2 / n * p.w), p.b - config.eta * g.b)
+                           for p, g in zip(params, grads))
+        assert row["train_cost_running"] == pytest.approx(float(np.mean(costs)), rel=1e-12)
+        assert row["train_accuracy_running"] == pytest.approx(float(np.mean(hits)), rel=1e-12)
+        assert "train_cost" not in row and "train_accuracy" not in row
+
+
+def test_measure_full_adds_the_whole_training_split(digits):
+    """measure="full": the same training, plus train_cost and train_accuracy of the whole split after each epoch
+    (equal to evaluating the final parameters); validation and test are measured the same either way."""
+    running = jaxbp.train(TrainConfig(epochs=2), digits)
+    full = jaxbp.train(TrainConfig(epochs=2, measure="full"), digits)
+    for a, b in zip(running.history, full.history):
+        assert {k: v for k, v in b.items() if k not in ("train_cost", "train_accuracy", "epoch_seconds")} == \
+            {k: v for k, v in a.items() if k != "epoch_seconds"}
+    final = evaluate_splits(full_config := TrainConfig(epochs=2, measure="full"), full.params, digits)["train"]
+    assert full.history[-1]["train_cost"] == pytest.approx(final["cost"], rel=1e-6)
+    assert full.history[-1]["train_accuracy"] == pytest.approx(final["accuracy"], abs=1e-9)
+    assert full_config.measure == "full"
+    with pytest.raises(ValueError, match="measure must be one of: running, full"):
+        TrainConfig(measure="exact")
+
+
 def test_digits_reaches_95_percent(digits):
     result = jaxbp.train(TrainConfig(), digits)
     assert result.status == "finished" and len(result.history) == 30
@@ -73,8 +113,8 @@ def test_history_and_callbacks(digits):
     seen = []
     result = jaxbp.train(TrainConfig(epochs=3), digits, callbacks=[seen.append])
     assert seen == result.history and [row["epoch"] for row in seen] == [1, 2, 3]
-    keys = {"epoch", "train_cost", "train_accuracy", "validation_accuracy", "test_accuracy", "epoch_seconds",
-            "validation_cost", "test_cost"}
+    keys = {"epoch", "train_cost_running", "train_accuracy_running", "validation_accuracy", "test_accuracy",
+            "epoch_seconds", "validation_cost", "test_cost"}
     keys |= {f"{name}_{l}" for name in ("mean_abs_delta", "saturated_fraction", "low_activation_fraction")
              for l in (1, 2)}
     for row in result.history:
@@ -82,14 +122,14 @@ def test_history_and_callbacks(digits):
         assert all(isinstance(row[k], float) for k in keys - {"epoch"})
         assert all(0 <= row[f"saturated_fraction_{l}"] <= 1 for l in (1, 2))
         assert 0 <= row["test_accuracy"] <= 1 and row["epoch_seconds"] > 0
-    assert result.history[-1]["train_cost"] < result.history[0]["train_cost"]
+    assert result.history[-1]["train_cost_running"] < result.history[0]["train_cost_running"]
 
 
 def test_bp_and_autodiff_train_alike(digits):
     bp = jaxbp.train(TrainConfig(epochs=3), digits)
     ad = jaxbp.train(TrainConfig(epochs=3, gradients="autodiff"), digits)
     for row_bp, row_ad in zip(bp.history, ad.history):
-        assert row_bp["train_cost"] == pytest.approx(row_ad["train_cost"], rel=1e-4)
+        assert row_bp["train_cost_running"] == pytest.approx(row_ad["train_cost_running"], rel=1e-4)
         assert row_bp["test_accuracy"] == pytest.approx(row_ad["test_accuracy"], abs=0.01)
 
 
@@ -107,7 +147,7 @@ def test_each_epoch_is_floor_n_over_m_steps():
     tx = make_optimizer(config, 25, 2)
     data = tiny(n=25)
     params = jaxbp.init_params(jax.random.key(0), config.sizes)
-    _, state = make_epoch(config, 25)(params, tx.init(params), jax.random.key(1), *data.train)
+    _, state, _ = make_epoch(config, 25)(params, tx.init(params), jax.random.key(1), *data.train)
     assert int(state.count) == 2  # the optimizer's step counter
 
 
@@ -116,7 +156,7 @@ def test_divergence_is_reported_not_raised():
                          batch_size=4, epochs=20)
     result = jaxbp.train(config, tiny())
     assert result.status == "diverged" and result.message == f"diverged at epoch {len(result.history)}"
-    assert len(result.history) < 20 and not np.isfinite(result.history[-1]["train_cost"])
+    assert len(result.history) < 20 and not np.isfinite(result.history[-1]["train_cost_running"])
     assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(result.params))
 
 

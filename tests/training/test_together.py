@@ -29,7 +29,7 @@ def test_configs_trained_together_match_training_alone(digits):
         alone = jaxbp.train(config, digits)
         assert result.status == alone.status == "finished"
         for a, b in zip(result.history, alone.history):
-            assert a["train_cost"] == pytest.approx(b["train_cost"], rel=1e-4)
+            assert a["train_cost_running"] == pytest.approx(b["train_cost_running"], rel=1e-4)
             assert a["test_accuracy"] == pytest.approx(b["test_accuracy"], abs=3e-3)
         for a, b in zip(jax.tree.leaves(result.params), jax.tree.leaves(alone.params)):
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
@@ -43,7 +43,7 @@ def test_a_diverging_config_does_not_disturb_the_others():
     for config, result in zip(configs, together):
         alone = jaxbp.train(config, tiny())
         assert len(result.history) == len(alone.history) and result.message == alone.message
-        assert result.history[-1]["train_cost"] == pytest.approx(alone.history[-1]["train_cost"], rel=1e-5, nan_ok=True)
+        assert result.history[-1]["train_cost_running"] == pytest.approx(alone.history[-1]["train_cost_running"], rel=1e-5, nan_ok=True)
 
 
 def test_train_together_refuses_configs_of_different_shapes():
@@ -71,9 +71,9 @@ def test_eta_and_l2_live_in_each_configs_optimizer_state(digits):
     np.testing.assert_allclose(hp["l2"], [1.0, 1.0])
     assert hp["eta"].dtype == jnp.float32
     changed = program.opt_state._replace(hyperparams={**hp, "eta": hp["eta"].at[0].set(3.0)})
-    params, state = program.epoch(program.params, changed, 1)
+    params, state, running = program.epoch(program.params, changed, 1)
     for leaf in jax.tree.leaves(params):
         np.testing.assert_allclose(leaf[0], leaf[1], rtol=1e-6, atol=1e-6)
     assert float(hyperparams(state)["eta"][0]) == 3.0
-    costs = [row["train_cost"] for row in program.measure(params, state)]
+    costs = [row["train_cost_running"] for row in program.measure(params, state, running)[0]]
     assert costs[0] == pytest.approx(costs[1], rel=1e-5)

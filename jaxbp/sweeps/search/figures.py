@@ -16,6 +16,7 @@ from matplotlib.lines import Line2D
 
 from jaxbp.sweeps.plots import (
     MAX_LEGEND,
+    cost_series,
     mark_diverged,
     new_figure,
     palette,
@@ -46,7 +47,7 @@ def ladder(histories: Mapping[int, list[dict]], metric: str, brackets: Sequence[
         kept = [i for i in members if i not in pruned and i in histories]
         for i, color in zip(kept, palette(len(kept))):
             plot_line(ax, *series(histories[i], metric), color=color, lw=1.6)
-            mark_diverged(ax, [] if np.isfinite(histories[i][-1]["train_cost"]) else [histories[i][-1]["epoch"]],
+            mark_diverged(ax, [] if np.isfinite(cost_series(histories[i])[1][-1]) else [histories[i][-1]["epoch"]],
                            color, at=0.96)
             lines.append((f"{(names or {}).get(i, i)}", color))
         for e in epochs:
@@ -96,7 +97,7 @@ def pbt_figure(histories: Mapping[int, list[dict]], metric: str, events: Sequenc
             if b:
                 sx, sy = np.r_[start, sx[sx > start]], np.r_[at(copies[i][b - 1][1], start, metric), sy[sx > start]]
             plot_line(ax, sx, sy, color=color, lw=1.4)
-        mark_diverged(ax, [] if np.isfinite(at(i, x[-1], "train_cost")) else [x[-1]], color, at=0.96)
+        mark_diverged(ax, [] if np.isfinite(cost_series(histories[i])[1][-1]) else [x[-1]], color, at=0.96)
         ex, eta = series(histories[i], "eta")
         ok = np.isfinite(eta)
         eta_ax.plot(ex[ok], eta[ok], drawstyle="steps-mid", color=color, lw=1.4, marker=".", ms=4)

@@ -26,6 +26,7 @@ from jaxbp.sweeps.recorder import run_name
 from jaxbp.sweeps.search import figures
 from jaxbp.sweeps.search.population import Population, load
 from jaxbp.sweeps.tracking import metric_history
+from jaxbp.training.metrics import TRAIN_COSTS
 
 
 def rung_epochs(start: int, factor: int, most: int) -> list[int]:
@@ -140,7 +141,7 @@ class SuccessiveHalving:
         client, histories, pruned = recorder.tracker.client, {}, set()
         for i in range(len(items)):  # configs logged by an earlier session are read back from MLflow
             histories[i] = recorder.histories.get(i) or metric_history(client, recorder.done[i],
-                                                                       ["train_cost", self.metric])
+                                                                       [*TRAIN_COSTS, self.metric])
             status = recorder.statuses.get(i) or client.get_run(recorder.done[i]).data.tags.get("status")
             if status == "pruned":
                 pruned.add(i)

@@ -31,6 +31,7 @@ from jaxbp.sweeps.search import figures
 from jaxbp.sweeps.search.population import Population, load
 from jaxbp.sweeps.tracking import metric_history
 from jaxbp.training.cohort import Cohort, group_key
+from jaxbp.training.metrics import TRAIN_COSTS
 
 LINEAGE_TAG, MAX_TAG = "jaxbp.lineage", 5000
 EVENT_FIELDS = ("generation", "epoch", "target", "source", "old_eta", "new_eta", "old_l2", "new_l2",
@@ -168,7 +169,7 @@ class PopulationBasedTraining:
             writer.writeheader()
             writer.writerows(self.events)
         recorder.wait()
-        keys = ["train_cost", self.metric, "eta"]
+        keys = [*TRAIN_COSTS, self.metric, "eta"]
         histories = {i: recorder.histories.get(i) or metric_history(recorder.tracker.client, recorder.done[i], keys)
                      for i in range(len(items))}
         figure = figures.pbt_figure(histories, self.metric, self.events,

@@ -58,8 +58,8 @@ def test_each_config_is_its_history_alone_up_to_where_it_stopped(halved):
     assert sorted(runs) == list(range(len(items)))
     data = jaxbp.load_dataset("digits")
     for i in (0, 3, 9):  # a few configs, pruned and kept: each against itself trained alone
-        swept = history(client, runs[i], "train_cost")
-        alone = [h["train_cost"] for h in jaxbp.train(items[i][1], data).history]
+        swept = history(client, runs[i], "train_cost_running")
+        alone = [h["train_cost_running"] for h in jaxbp.train(items[i][1], data).history]
         np.testing.assert_allclose(swept, alone[: len(swept)], rtol=1e-4)
     for run in runs.values():
         epochs = int(run.data.tags["jaxbp.epochs"])
@@ -75,7 +75,7 @@ def check_ladder(client, runs: dict, rungs: list[dict], factor: int) -> None:
     """Each rung kept exactly the best ⌊n/factor⌋ (at least one), by validation accuracy at its epoch, of the
     configs alive at its end; the others stopped there."""
     accuracy = {i: history(client, run) for i, run in runs.items()}
-    cost = {i: history(client, run, "train_cost") for i, run in runs.items()}
+    cost = {i: history(client, run, "train_cost_running") for i, run in runs.items()}
     entered = sorted(runs)
     for rung in rungs[:-1]:
         e, n_in, n_kept = int(rung["epochs"]), int(rung["configs_in"]), int(rung["configs_kept"])
@@ -169,11 +169,11 @@ def test_resume_after_kill_9_finishes_the_search_with_each_config_once(tmp_path)
     spec, data = load_spec(tmp_path / "kill.toml"), jaxbp.load_dataset("digits")
     items = expand(spec, (64, 10))
     for run in runs.values():
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_cost")]
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_cost_running")]
         assert steps == list(range(1, len(steps) + 1))  # continuous: no epoch twice, none missing
     for i in [i for i, run in runs.items() if len(history(client, run)) == 8][:2]:  # survivors, across the kill
-        alone = [h["train_cost"] for h in jaxbp.train(items[i][1], data).history]
-        np.testing.assert_allclose(history(client, runs[i], "train_cost"), alone, rtol=1e-4)
+        alone = [h["train_cost_running"] for h in jaxbp.train(items[i][1], data).history]
+        np.testing.assert_allclose(history(client, runs[i], "train_cost_running"), alone, rtol=1e-4)
 
 
 SHARDED = """
@@ -196,7 +196,7 @@ cohort.keep([1, 3, 5])
 shards.append(sorted(s.data.shape[0] for s in cohort.params[0].w.addressable_shards))
 print(json.dumps({"devices": jax.local_device_count(), "shards": shards,
                   "epochs": {r.data.tags["jaxbp.config_index"]: int(r.data.tags["jaxbp.epochs"]) for r in runs},
-                  "cost": {r.data.tags["jaxbp.config_index"]: r.data.metrics["train_cost"] for r in runs}}))
+                  "cost": {r.data.tags["jaxbp.config_index"]: r.data.metrics["train_cost_running"] for r in runs}}))
 """
 
 
@@ -222,4 +222,4 @@ def test_the_shrinking_config_axis_stays_sharded_over_four_devices(tmp_path):
     runs = children(client, one.parent_run_id)
     assert four["epochs"] == {str(i): int(r.data.tags["jaxbp.epochs"]) for i, r in runs.items()}
     for i, run in runs.items():
-        assert four["cost"][str(i)] == pytest.approx(run.data.metrics["train_cost"], rel=1e-4, nan_ok=True)
+        assert four["cost"][str(i)] == pytest.approx(run.data.metrics["train_cost_running"], rel=1e-4, nan_ok=True)

@@ -89,7 +89,7 @@ def test_pruned_configs_stop_inside_the_shared_program(finished):
         run = runs[trial.number]
         stopped = int(run.data.tags[STOPPED_AT])
         assert stopped < 3 and run.data.tags["jaxbp.epochs"] == str(stopped)
-        assert len(client.get_metric_history(run.info.run_id, "train_cost")) == stopped
+        assert len(client.get_metric_history(run.info.run_id, "train_cost_running")) == stopped
         assert max(trial.intermediate_values) == stopped
     assert all(runs[t.number].data.tags["status"] == "finished" for t in study.trials if t.number < 5)
 

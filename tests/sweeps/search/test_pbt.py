@@ -24,7 +24,7 @@ from jaxbp.sweeps.search.pbt import LINEAGE_TAG, PopulationBasedTraining, quanti
 from jaxbp.sweeps.spec import expand, parse_spec
 from jaxbp.training.checkpoint import load_checkpoint
 from jaxbp.training.cohort import Cohort
-from jaxbp.training.loop import config_keys, initial_params, make_epoch, make_evaluate, on_device
+from jaxbp.training.loop import config_keys, initial_params, make_epoch, on_device
 from jaxbp.training.optim import make_optimizer
 
 JAXBP = str(Path(sys.executable).with_name("jaxbp"))
@@ -107,19 +107,19 @@ def test_exploit_copies_parameters_and_optimizer_state_bit_for_bit():
 
 
 def test_a_diverged_config_is_never_ranked_and_a_missing_metric_ranks_last():
-    spec = parse_spec({"name": "div", "dataset": "xor", "mode": "pbt", "metric": "train_cost",
+    spec = parse_spec({"name": "div", "dataset": "xor", "mode": "pbt", "metric": "train_cost_running",
                        "base": {"sizes": [2, 8, 2], "epochs": 8, "batch_size": 4, "activation": "relu",
                                 "output_activation": "identity"}, "sweep": {"eta": [0.05, 0.1, 1e4]},
                        "search": {"quantile": 0.5}})
     pbt = PopulationBasedTraining(spec)
-    assert pbt.value({"train_cost": None}) == pbt.value({"train_cost": float("nan")}) == -np.inf
-    assert pbt.value({"train_cost": 0.5}) > pbt.value({"train_cost": 2.0})  # a cost: smaller is better
+    assert pbt.value({"train_cost_running": None}) == pbt.value({"train_cost_running": float("nan")}) == -np.inf
+    assert pbt.value({"train_cost_running": 0.5}) > pbt.value({"train_cost_running": 2.0})  # a cost: smaller is better
     cohort = Cohort([c for _, c in expand(spec, (2, 2))], jaxbp.load_dataset("xor"))
     cohort.train(2)
     assert cohort.members[2].result.status == "diverged" and cohort.live == [0, 1]
     (event,) = pbt.exploit(cohort, [0, 1, 2], generation=1)  # 2 live: one copies the other
     assert {event["target"], event["source"]} == {0, 1}
-    better = min((0, 1), key=lambda k: cohort.members[k].history[-1]["train_cost"])
+    better = min((0, 1), key=lambda k: cohort.members[k].history[-1]["train_cost_running"])
     assert event["source"] == better
 
 
@@ -161,7 +161,8 @@ def test_a_pbt_sweep_logs_eta_lineage_and_the_parents_files(swept):
 
 
 def replay(lineage: dict, configs: list, data) -> tuple:
-    """Train the weights a lineage describes from its root, one epoch per schedule entry; (params, train cost)."""
+    """Train the weights a lineage describes from its root, one epoch per schedule entry; (params, the last
+    epoch's running train cost)."""
     root = configs[lineage["root"]["config"]]
     n_train = data.train.X.shape[0]
     params = initial_params(root)
@@ -173,9 +174,8 @@ def replay(lineage: dict, configs: list, data) -> tuple:
         opt_state = opt_state._replace(hyperparams={**hp, "eta": jnp.float32(entry["eta"]),
                                                     "l2": jnp.float32(entry["l2"])})
         key = jax.random.fold_in(config_keys(configs[entry["config"]]).shuffle, entry["epoch"])
-        params, opt_state = epoch(params, opt_state, key, X, Y)
-    cost, _ = make_evaluate(root, n_train)(params, X, Y, lineage["schedule"][-1]["l2"])
-    return params, float(cost)
+        params, opt_state, running = epoch(params, opt_state, key, X, Y)
+    return params, float(running.cost)  # the last epoch's train_cost_running
 
 
 @pytest.mark.slow
@@ -190,7 +190,7 @@ def test_a_lineage_replays_to_the_logged_weights(swept):
                                      len({s["config"] for s in lineages[i]["schedule"]}), -i))
     lineage = lineages[i]
     assert lineage["root"]["config"] != i and len({s["config"] for s in lineage["schedule"]}) >= 2
-    logged = steps(client, children[i].info.run_id, "train_cost")[EPOCHS]
+    logged = steps(client, children[i].info.run_id, "train_cost_running")[EPOCHS]
     params, cost = replay(lineage, configs, data)
     assert cost == pytest.approx(logged, rel=1e-4)
     checkpoint = load_checkpoint(client.download_artifacts(children[i].info.run_id, "checkpoint.msgpack",
