@@ -1,67 +1,56 @@
-"""Speed of a sweep: K configs trained together as ONE compiled program against one config trained alone.
+"""Speed of a sweep as K grows: K configs trained together, through the compiled program alone and through the
+path users run (``jaxbp.run_sweep`` with MLflow logging), against one config alone.
 
-What it measures: the wall time of ONE EPOCH of mini-batch SGD on Fashion-MNIST (``jaxbp.load_dataset
-("fashion-mnist")``: n = 50000 training examples of 784 inputs), network ``--sizes`` (default [784, 30, 10]),
-sigmoid, quadratic cost, m = 10 (5000 steps), float32, init "normal", seed 0, in two programs built by the
-very function a sweep and ``jaxbp.train`` use, ``jaxbp.training.together.compile_together``:
+What it measures, on Fashion-MNIST (``jaxbp.load_dataset("fashion-mnist")``: n = 50000 training examples of 784
+inputs), network ``--sizes`` (default [784, 30, 10]), sigmoid, quadratic cost, m = 10 (5000 steps an epoch),
+float32, init "normal", K η values log-spaced over ``ETA_RANGE`` (one seed unless said), for every K of ``--k``
+(default 1, 2, 4, …, 256):
 
-1. the sweep: K configs that differ only in η (K values log-spaced over ``ETA_RANGE``, one seed, so all
-   draw the same mini-batches) compiled as one program, ``vmap``-ed over configs;
-2. one config alone: ``compile_together([config])``, the path ``jaxbp.train`` takes. It is the sweep's
-   first config (smallest η), so that after the timings the script can check that this config trains in
-   the sweep as it does alone (at a small η float rounding is not amplified over the 5000 steps; the time
-   of an epoch does not depend on η).
+1. **The compiled program** (``compile_together``, what a sweep trains a group with): the wall time T_K of one
+   epoch of the K-config program, compiled and warmed up first, median of ``--repeats``; every repeat is paired
+   with one epoch of the one-config program (the K = 1 program, the path ``jaxbp.train`` takes) run right after
+   it, and the ratio (T_K / K) / T_1 is the median of the paired ratios. Achieved GFLOP/s from the GEMMs of K
+   networks, FLOPs/step = K·2·m·(2·Σ_l n_l n_(l-1) + Σ_(l≥2) n_l n_(l-1)) (forward, BP4, BP2; elementwise work
+   not counted), against the rate of an N×N float32 GEMM under ``jax.jit`` measured in the same run.
+2. **The path users run**: ``jaxbp.run_sweep`` of the same K configs into a fresh SQLite store (measuring every
+   epoch, logging every config, checkpoints, figures), once with E_lo = 1 epoch and once with E_hi = 1 + d epochs
+   (d = max(2, ⌈64/K⌉): at least 64 config-epochs apart, against the noise of starting); the time per config-epoch is
+   (wall(E_hi) − wall(E_lo)) / (d·K), so compiling, starting and the end-of-sweep figures drop out. The
+   ratio is that over the same number for K = 1 (one config through the same path). Groups are not split here
+   (``$JAXBP_CHUNK=off``) so that the curve shows the program as it grows; the auto-chunked row (``--chunked``,
+   default the largest K) shows what a sweep does by default: the group is split into chunks of the size the
+   library measured cheapest on this machine (``jaxbp.training.chunks``; the measurement, once per machine and
+   shape, is reported apart and is not in the row).
+3. **The quickstart's shape**: K = ``--shape-k`` (16) configs as 8 η × 2 seeds through ``run_sweep``, with
+   ``data_seed = 0`` (the seeds vary the initial weights only: one mini-batch order, one GEMM per first-layer
+   product) and without (each seed its own order), against the one-seed sweep of the same K (row 2).
+4. **One config, this tree against ``--baseline``** (a git revision, default the commit before issue 13's
+   changes): ``jaxbp.train`` of one config for 2 epochs in a fresh process of each tree (a ``git worktree`` of
+   the baseline), ``--train-repeats`` alternating pairs; the ratio is the median of the paired ratios of the
+   training wall time (data loading, imports excluded).
 
-Each program is compiled before anything is timed (its compile time is printed) and warmed up by one
-untimed epoch. A timed epoch is ``program.epoch(params, opt_state, e)`` from the initial parameters,
-waited for with ``jax.block_until_ready``; in every repeat (``--repeats``) the K-config epoch and the
-one-config epoch run back to back (same epoch number e, so the same shuffle). The table gives for every
-K (``--k 8,32,128``): the median epoch time T_K of the sweep, the median T_1 of one config, T_K / K (time
-per config in the sweep) and the ratio (T_K / K) / T_1 as the median of the paired per-repeat ratios
-(pairing cancels load that drifts during the run; below 1: the sweep is cheaper per config than training
-them one after the other). Goal: ratio ≤ ``GOAL_RATIO`` at K = 32.
+Goals (issue 13): run_sweep K = 16 ≤ 0.40 and K = 32 ≤ 0.33 of one config per config-epoch; the quickstart's
+shape within ± 0.05 of the one-seed ratio; K = 32 at ≥ 60 % of the GEMM rate; one config ≤ 1.0× the baseline.
+The plot (``--plot``, default docs/sweep_speed.png) shows time per config-epoch and GFLOP/s against K.
 
-A sweep also runs ``program.measure(params, opt_state)`` after every epoch (cost and accuracy of every split, and the
-per-layer diagnostics, for every config, brought to the host as dicts); its time is measured the same way
-(K programs' and one config's, interleaved, on the parameters after one epoch) and reported separately,
-together with the per-config time of epoch + measure. Logging is measured on the real runner: ``jaxbp.run_sweep``
-of the same K η values (one epoch, ``--log-k``, default 32) into a fresh SQLite store, which reports the wall
-time its MLflow calls took (they run on a worker thread while training goes on) and the time spent drawing
-the per-config and summary plots, against the sweep's total wall time.
+    .venv/bin/python benchmarks/sweep_speed.py                    # everything (about 25 min on 2 CPU cores)
+    .venv/bin/python benchmarks/sweep_speed.py --k 1,16,32 --skip-baseline   # the goals' rows only
+    .venv/bin/python benchmarks/sweep_speed.py --sizes 784,100,10 --k 1,256  # the GPU rows
 
-Achieved GFLOP/s of the K-config epoch: the FLOPs of one step are counted from the GEMMs of K networks,
-
-    forward    2·m·Σ_{l=1..L} n_l·n_{l-1}      (net^l = w^l a^{l-1})
-    BP4        2·m·Σ_{l=1..L} n_l·n_{l-1}      (∇w^l = δ^l (a^{l-1})ᵀ)
-    BP2        2·m·Σ_{l=2..L} n_l·n_{l-1}      (no δ^0 is needed)
-
-so FLOPs/step = K·2·m·(2·Σ_l n_l n_{l-1} + Σ_{l≥2} n_l n_{l-1}); elementwise work (σ, σ', bias, update) is
-not counted. It is compared with the GFLOP/s of an N×N @ N×N float32 GEMM under ``jax.jit`` measured in
-the same run on the same device (N = ``--gemm-n``, default 4096 on a GPU, 2048 on a CPU), and the
-fraction is printed. GPU goal: a K = 256 η-sweep of [784, 100, 10] at ≥ ``GOAL_PEAK_FRACTION`` of that
-GEMM rate; check it with ``--sizes 784,100,10 --k 256``.
-
-Run it from the repository root (on CPU or GPU, unchanged):
-
-    .venv/bin/python benchmarks/sweep_speed.py                      # K = 32, default repeats
-    .venv/bin/python benchmarks/sweep_speed.py --k 8,32,128         # three sweep sizes
-    .venv/bin/python benchmarks/sweep_speed.py --quick              # one repeat, a rough look
-    .venv/bin/python benchmarks/sweep_speed.py --sizes 784,100,10 --k 256   # the GPU goal
-
-Caveats: on a shared machine absolute times move with the load; the paired ratio is the robust number. On
-a CPU the K-config epoch of a large K (e.g. 128 of [784, 30, 10], whose stacked first-layer weights no longer
-fit the caches) is slow: seconds to minutes per epoch. On recent NVIDIA GPUs the epoch and the reference
-GEMM both run at JAX's default float32 matmul precision (which may use TF32). The η of the sweep reach
-values (up to 10) at which some configs learn badly; that changes nothing in the time of an epoch.
+Caveats: on a shared machine absolute times move with the load; the paired ratios are the robust numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -70,22 +59,16 @@ from machine import machine_header
 
 import jaxbp
 from jaxbp.sweeps.spec import parse_spec
+from jaxbp.training import chunks
 from jaxbp.training.together import compile_together
 
-DATASET = "fashion-mnist"
-SIZES = (784, 30, 10)
-ACTIVATION, COST = "sigmoid", "quadratic"
-BATCH, INIT, SEED = 10, "normal", 0
-ETA_RANGE = (0.05, 10.0)  # the sweep's η: K values log-spaced over this range
-DEFAULT_K = (32,)
-DEFAULT_REPEATS = 5
-GOAL_RATIO, GOAL_K = 0.55, 32  # (T_K / K) / T_1 at K = GOAL_K
-GOAL_PEAK_FRACTION, GOAL_PEAK_K, GOAL_PEAK_SIZES = 0.30, 256, (784, 100, 10)  # the GPU goal
-GEMM_N = {"gpu": 4096, "cpu": 2048}  # by jax.devices()[0].platform; others use the CPU's
-GEMM_SAMPLE_SECONDS, GEMM_SAMPLES = 0.1, 5
-# max |Δ| allowed between the first config's parameters in the sweep and alone after one epoch: float32 rounding
-# gives ~1e-6 on a CPU (more under TF32 on a GPU); a config trained with its neighbour's η differs by ~1e-1
-AGREE_TOL = 1e-2
+DATASET, SIZES, BATCH, SEED = "fashion-mnist", (784, 30, 10), 10, 0
+ETA_RANGE = (0.05, 10.0)
+DEFAULT_K = tuple(2**i for i in range(9))
+BASELINE = "84cc854"  # the last commit before issue 13 changed the training loop
+GOALS = {16: 0.40, 32: 0.33}  # run_sweep (T_K/K)/T_1
+GOAL_SHAPE, GOAL_PEAK_K, GOAL_PEAK_FRACTION = 0.05, 32, 0.60
+GEMM_N = {"gpu": 4096, "cpu": 2048}
 
 
 def step_flops(sizes, m: int = BATCH, k: int = 1) -> int:
@@ -94,53 +77,18 @@ def step_flops(sizes, m: int = BATCH, k: int = 1) -> int:
     return k * 2 * m * (2 * sum(pairs) + sum(pairs[1:]))
 
 
-def sweep_etas(k: int) -> list[float]:
-    """The sweep's k learning rates, log-spaced over ETA_RANGE (k = 1: the lower end)."""
+def etas(k: int) -> list[float]:
     return [float(e) for e in np.geomspace(*ETA_RANGE, k)]
 
 
-def make_config(sizes, eta: float) -> jaxbp.TrainConfig:
-    return jaxbp.TrainConfig(sizes=tuple(sizes), activation=ACTIVATION, cost=COST, eta=eta, batch_size=BATCH,
-                             epochs=1, init=INIT, seed=SEED, dtype="float32")
+def base(sizes, epochs: int = 1) -> dict:
+    return {"sizes": list(sizes), "activation": "sigmoid", "cost": "quadratic", "batch_size": BATCH,
+            "epochs": epochs, "init": "normal", "seed": SEED, "dtype": "float32"}
 
 
-def compiled(configs, data):
-    """(program, seconds): ``compile_together(configs, data)`` and its wall time (check, init, compile)."""
-    start = time.perf_counter()
-    program = compile_together(configs, data)
-    return program, time.perf_counter() - start
-
-
-def epoch_seconds(program, e: int) -> tuple[float, tuple]:
-    """Wall time of epoch e of ``program`` from its initial parameters, and its (params, opt_state)."""
-    start = time.perf_counter()
-    out = jax.block_until_ready(program.epoch(program.params, program.opt_state, e))
-    return time.perf_counter() - start, out
-
-
-def measure_seconds(program, params) -> float:
-    """Wall time of ``program.measure(params, opt_state)``: every split's evaluation and diagnostics, on the host."""
-    start = time.perf_counter()
-    program.measure(params, program.opt_state)
-    return time.perf_counter() - start
-
-
-def logging_overhead(k: int, sizes) -> dict:
-    """Seconds of a real ``run_sweep`` of k η values (one epoch) into a temporary SQLite store:
-    {training, logging, plotting, total}."""
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["JAXBP_SPOOL"] = f"{tmp}/spool"
-        spec = parse_spec({"name": "sweep_speed", "dataset": DATASET,
-                           "base": {**make_config(sizes, 1.0).to_dict(), "epochs": 1},
-                           "sweep": {"eta": list(sweep_etas(k))}})
-        return jaxbp.run_sweep(spec, f"sqlite:///{tmp}/mlflow.db").seconds
-
-
-def gemm_gflops(n: int) -> float:
-    """GFLOP/s of an n³ float32 matmul under jit: median over samples of a loop lasting ≥ GEMM_SAMPLE_SECONDS."""
-    ka, kb = jax.random.split(jax.random.key(SEED))
-    a = jax.random.normal(ka, (n, n), jnp.float32)
-    b = jax.random.normal(kb, (n, n), jnp.float32)
+def gemm_gflops(n: int, seconds: float = 0.1, samples: int = 5) -> float:
+    """GFLOP/s of an n³ float32 matmul under jit: median over samples of a loop lasting ≥ ``seconds``."""
+    a, b = (jax.random.normal(k, (n, n), jnp.float32) for k in jax.random.split(jax.random.key(SEED)))
     matmul = jax.jit(jnp.matmul)
     jax.block_until_ready(matmul(a, b))
 
@@ -151,147 +99,216 @@ def gemm_gflops(n: int) -> float:
         return time.perf_counter() - start
 
     calls = 1
-    while (elapsed := loop(calls)) < GEMM_SAMPLE_SECONDS:
+    while loop(calls) < seconds:
         calls *= 2
-    rates = [2 * n**3 * calls / elapsed] + [2 * n**3 * calls / loop(calls) for _ in range(GEMM_SAMPLES - 1)]
-    return statistics.median(rates) / 1e9
+    return statistics.median(2 * n**3 * calls / loop(calls) for _ in range(samples)) / 1e9
 
 
-def max_abs_diff(a, b) -> float:
-    return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def epoch_seconds(program, e: int) -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(program.epoch(program.params, program.opt_state, e))
+    return time.perf_counter() - start
 
 
-def benchmark_k(k: int, sizes, data, repeats: int) -> dict:
-    """Time the k-config program against one config alone (interleaved, ``repeats`` times) and return medians."""
-    etas = sweep_etas(k)
-    first = 0  # the config timed alone and checked against its row of the sweep
-    sweep, compile_k = compiled([make_config(sizes, eta) for eta in etas], data)
-    alone, compile_1 = compiled([make_config(sizes, etas[first])], data)
-    _, (params_k, _) = epoch_seconds(sweep, 1)  # warm-up, and the parameters measure() is timed on
-    _, (params_1, _) = epoch_seconds(alone, 1)
-    sweep.measure(params_k, sweep.opt_state)  # warm-up: the first call compiles evaluation and diagnostics
-    rows = alone.measure(params_1, alone.opt_state)
-    t_k, t_1, m_k, m_1 = [], [], [], []
-    for r in range(repeats):
-        t_k.append(epoch_seconds(sweep, r + 1)[0])
-        t_1.append(epoch_seconds(alone, r + 1)[0])
-        m_k.append(measure_seconds(sweep, params_k))
-        m_1.append(measure_seconds(alone, params_1))
-    # sanity: the first config trains in the sweep as it does alone (float rounding apart)
-    take = jax.tree.map(lambda leaf: leaf[first:first + 1], params_k)
-    return {
-        "k": k, "eta": etas[first], "compile_k": compile_k, "compile_1": compile_1,
-        "t_k": statistics.median(t_k), "t_1": statistics.median(t_1),
-        "ratio": statistics.median(a / k / b for a, b in zip(t_k, t_1)),
-        "m_k": statistics.median(m_k), "m_1": statistics.median(m_1),
-        "m_ratio": statistics.median(a / k / b for a, b in zip(m_k, m_1)),
-        "total_ratio": statistics.median((a + c) / k / (b + d) for a, b, c, d in zip(t_k, t_1, m_k, m_1)),
-        "agree": max_abs_diff(take, params_1),
-        "accuracy": rows[0]["train_accuracy"],
-    }
+def program_rows(ks, sizes, data, repeats: int) -> dict[int, dict]:
+    """Section 1: {K: {t_k, t_1, ratio}} of the compiled programs, each repeat paired with one config's epoch."""
+    config = lambda eta: jaxbp.TrainConfig(**base(sizes), eta=eta)  # noqa: E731
+    alone = compile_together([config(etas(1)[0])], data)
+    epoch_seconds(alone, 1)
+    rows = {}
+    for k in ks:
+        program = compile_together([config(eta) for eta in etas(k)], data)
+        epoch_seconds(program, 1)
+        pairs = [(epoch_seconds(program, r + 2), epoch_seconds(alone, r + 2)) for r in range(repeats)]
+        rows[k] = {"t_k": statistics.median(a for a, _ in pairs), "t_1": statistics.median(b for _, b in pairs),
+                   "ratio": statistics.median(a / k / b for a, b in pairs)}
+        print(f"program K={k}: T_K {rows[k]['t_k']:.3f} s, ratio {rows[k]['ratio']:.3f}", flush=True)
+    return rows
 
 
-def parse_ints(text: str, what: str) -> tuple[int, ...]:
+def sweep_wall(sweep: dict, epochs: int, sizes, extra: dict) -> float:
+    """Wall seconds of one ``run_sweep`` of ``sweep`` (its axes) for ``epochs`` epochs into a fresh SQLite store."""
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["JAXBP_SPOOL"] = f"{tmp}/spool"
+        spec = parse_spec({"name": "sweep_speed", "dataset": DATASET, "base": {**base(sizes, epochs), **extra},
+                           "sweep": sweep})
+        start = time.perf_counter()
+        jaxbp.run_sweep(spec, f"sqlite:///{tmp}/mlflow.db")
+        return time.perf_counter() - start
+
+
+def per_config_epoch(sweep: dict, k: int, sizes, **extra) -> float:
+    """Section 2's number: (wall(E_hi) − wall(E_lo)) / (d·K) seconds per config-epoch through run_sweep
+    (``extra``: more [base] fields)."""
+    d = max(2, math.ceil(64 / k))
+    return (sweep_wall(sweep, 1 + d, sizes, extra) - sweep_wall(sweep, 1, sizes, extra)) / (d * k)
+
+
+def baseline_ratio(rev: str, sizes, repeats: int) -> tuple[float, float, float]:
+    """Section 4: (median seconds here, at ``rev``, median paired ratio) of ``jaxbp.train`` of one config."""
+    script = ("import sys, time, jaxbp; data = jaxbp.load_dataset('fashion-mnist'); "
+              f"config = jaxbp.TrainConfig(sizes={tuple(sizes)}, eta=3.0, epochs=2); jaxbp.train(config, data); "
+              "start = time.perf_counter(); jaxbp.train(config, data); "
+              "print(time.perf_counter() - start, jaxbp.__file__)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True)
+        try:
+            def seconds(root: Path) -> float:
+                env = {**os.environ, "PYTHONPATH": str(root)}
+                out = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True,
+                                     capture_output=True, text=True).stdout.split()
+                assert Path(out[1]).is_relative_to(root), f"imported {out[1]}, not the tree at {root}"
+                return float(out[0])
+            pairs = [(seconds(Path.cwd()), seconds(tree)) for _ in range(repeats)]
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(a / b for a, b in pairs))
+
+
+def plot(rows: dict, peak: float, sizes, n_steps: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    ks = sorted(rows["program"])
+    fig, (time_ax, rate_ax) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    time_ax.plot(ks, [rows["program"][k]["t_k"] / k for k in ks], "o-", label="compiled program (epoch)")
+    if rows["sweep"]:
+        sk = sorted(rows["sweep"])
+        time_ax.plot(sk, [rows["sweep"][k] for k in sk], "s-", label="run_sweep (epoch, measure, logging)")
+    if rows.get("chunked"):
+        k, value, size = rows["chunked"]
+        time_ax.plot([k], [value], "*", ms=14, color="C2", label=f"run_sweep, auto chunks of {size}")
+    time_ax.set(xscale="log", yscale="log", xlabel="K (configs trained together)", ylabel="seconds per config-epoch",
+                title=f"Time per config-epoch, {list(sizes)}, m = {BATCH}")
+    time_ax.set_xticks(ks, [str(k) for k in ks])
+    for axis in (time_ax.yaxis,):
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    time_ax.grid(True, which="both", alpha=0.3)
+    time_ax.legend(fontsize="small")
+    flops = [step_flops(sizes, k=k) * n_steps / rows["program"][k]["t_k"] / 1e9 for k in ks]
+    rate_ax.plot(ks, flops, "o-", label="K-config epoch")
+    rate_ax.axhline(peak, color="0.3", ls="--", label=f"{GEMM_N['cpu']}² GEMM: {peak:.0f} GFLOP/s")
+    rate_ax.axhline(GOAL_PEAK_FRACTION * peak, color="C3", ls=":", label=f"goal: {GOAL_PEAK_FRACTION:.0%} of it")
+    rate_ax.set(xscale="log", xlabel="K (configs trained together)", ylabel="GFLOP/s", ylim=(0, peak * 1.1),
+                title="Achieved GFLOP/s of the epoch's GEMMs")
+    rate_ax.set_xticks(ks, [str(k) for k in ks])
+    rate_ax.grid(True, alpha=0.3)
+    rate_ax.legend(fontsize="small")
+    fig.suptitle(machine_header(), fontsize="small")
+    fig.savefig(path, dpi=110)
+    print(f"\nplot: {path}")
+
+
+def parse_ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{what} must be positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--k", type=lambda s: parse_ints(s, "--k"), default=DEFAULT_K,
-                        help="configs per sweep, comma-separated, e.g. 8,32,128 "
-                             f"(default {','.join(map(str, DEFAULT_K))})")
-    parser.add_argument("--sizes", type=lambda s: parse_ints(s, "--sizes"), default=SIZES,
-                        help=f"layer widths (default {','.join(map(str, SIZES))}; "
-                             "the GPU goal: 784,100,10 with --k 256)")
-    parser.add_argument("--repeats", type=int, help=f"timed epochs per program and K (default {DEFAULT_REPEATS})")
-    parser.add_argument("--quick", action="store_true", help="one repeat, a rough look")
-    parser.add_argument("--log-k", type=int, default=32,
-                        help="K of the real run_sweep that measures logging (default 32; 0: skip)")
-    parser.add_argument("--gemm-n", type=int,
-                        help="size N of the reference N×N float32 GEMM (default 4096 on GPU, 2048 else)")
+    parser.add_argument("--k", type=parse_ints, default=DEFAULT_K, help="configs per sweep (default 1,2,4,…,256)")
+    parser.add_argument("--sizes", type=parse_ints, default=SIZES, help="layer widths (default 784,30,10)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per program and K (default 3)")
+    parser.add_argument("--no-sweep", action="store_true", help="skip run_sweep (sections 2 and 3)")
+    parser.add_argument("--chunked", type=int, help="K of the auto-chunked run_sweep row (default the largest K)")
+    parser.add_argument("--shape-k", type=int, default=16, help="K of the quickstart's shape, 8 η × 2 seeds (0: skip)")
+    parser.add_argument("--baseline", default=BASELINE, help=f"git revision of section 4 (default {BASELINE})")
+    parser.add_argument("--train-repeats", type=int, default=3, help="pairs of one-config trainings (default 3)")
+    parser.add_argument("--skip-baseline", action="store_true", help="skip section 4")
+    parser.add_argument("--plot", type=Path, default=Path("docs/sweep_speed.png"), help="the figure's path")
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else 1 if args.quick else DEFAULT_REPEATS
-    if repeats < 1:
-        parser.error("--repeats must be at least 1")
-    if args.gemm_n is not None and args.gemm_n < 1:
-        parser.error("--gemm-n must be at least 1")
-    if len(args.sizes) < 2:
-        parser.error("--sizes needs at least 2 layers")
+    if args.repeats < 1 or args.train_repeats < 1:
+        parser.error("--repeats and --train-repeats must be at least 1")
+    if args.shape_k and (args.shape_k < 2 or args.shape_k % 2):
+        parser.error("--shape-k must be an even number of configs (η × 2 seeds), or 0")
+    ks = sorted(set(args.k) | {1})
 
     print(machine_header())
     data = jaxbp.load_dataset(DATASET)
-    n = data.train.X.shape[0]
-    if args.sizes[0] != data.train.X.shape[1] or args.sizes[-1] != data.train.Y.shape[1]:
-        parser.error(f"--sizes must start with {data.train.X.shape[1]} and end with {data.train.Y.shape[1]} "
-                     f"for {DATASET}")
-    n_batches = n // BATCH
-    print(f"{DATASET}: n={n} train examples, sizes={list(args.sizes)}, {ACTIVATION}, {COST} cost, m={BATCH} "
-          f"({n_batches} steps/epoch), float32, init={INIT}, seed={SEED}; sweep: K η log-spaced "
-          f"{ETA_RANGE[0]}..{ETA_RANGE[1]}, one config alone: the sweep's first (smallest) η; median of {repeats} "
-          "interleaved repeats, ratios = median of the paired ratios\n", flush=True)
+    if args.sizes[0] != data.n_in or args.sizes[-1] != data.n_classes:
+        parser.error(f"--sizes must start with {data.n_in} and end with {data.n_classes} for {DATASET}")
+    print(f"{DATASET}: sizes {list(args.sizes)}, sigmoid, quadratic, m = {BATCH}, float32; K η log-spaced "
+          f"{ETA_RANGE[0]}..{ETA_RANGE[1]}\n", flush=True)
+    peak = gemm_gflops(GEMM_N.get(jax.devices()[0].platform, GEMM_N["cpu"]))
+    rows = {"program": program_rows(ks, args.sizes, data, args.repeats), "sweep": {}, "chunked": None}
+    shape = {}
+    if not args.no_sweep:
+        os.environ[chunks.CHUNK_ENV] = "off"
+        for k in ks:
+            rows["sweep"][k] = per_config_epoch({"eta": etas(k)}, k, args.sizes)
+            print(f"run_sweep K={k}: {rows['sweep'][k]:.4f} s per config-epoch", flush=True)
+        if args.shape_k:
+            half = etas(args.shape_k // 2)
+            shape = {"one seed": rows["sweep"].get(args.shape_k) or per_config_epoch(
+                         {"eta": etas(args.shape_k)}, args.shape_k, args.sizes),
+                     "η × 2 seeds, data_seed = 0": per_config_epoch(
+                         {"eta": half, "seed": [0, 1]}, args.shape_k, args.sizes, data_seed=0),
+                     "η × 2 seeds, own orders": per_config_epoch({"eta": half, "seed": [0, 1]}, args.shape_k,
+                                                                  args.sizes)}
+        del os.environ[chunks.CHUNK_ENV]
+        k = args.chunked or max(ks)
+        configs = [jaxbp.TrainConfig(**base(args.sizes), eta=eta) for eta in etas(k)]
+        start = time.perf_counter()
+        size = chunks.chunk_size(configs, data)
+        calibration = time.perf_counter() - start
+        rows["chunked"] = (k, per_config_epoch({"eta": etas(k)}, k, args.sizes), size)
 
-    results = []
-    for k in args.k:
-        results.append(benchmark_k(k, args.sizes, data, repeats))
-        res = results[-1]
-        print(f"K={k}: compiled in {res['compile_k']:.1f} s (one config: {res['compile_1']:.1f} s); "
-              f"first config (η={res['eta']:.3g}) in the sweep vs alone after one epoch: max |Δparams| "
-              f"{res['agree']:.1e}, train accuracy {res['accuracy']:.4f}", flush=True)
-        assert res["agree"] <= AGREE_TOL, f"K={k}: the first config differs from its run alone by {res['agree']:.2e}"
-
-    print("\nepoch (the updates; compiled beforehand):\n")
-    print("| K | K-config epoch T_K (s) | one config T_1 (s) | per config T_K/K (s) | (T_K/K)/T_1 (paired) |")
-    print("|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(f"| {r['k']} | {r['t_k']:.3f} | {r['t_1']:.3f} | {r['t_k'] / r['k']:.4f} | {r['ratio']:.3f} |")
-
-    print("\nafter every epoch: measure(params, opt_state) (cost and accuracy of all splits, diagnostics, "
-          "as host dicts):\n")
-    print("| K | measure, K configs (s) | measure, one config (s) | per config (s) | per config / one (paired) "
-          "| (epoch + measure) per config / one (paired) |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(f"| {r['k']} | {r['m_k']:.3f} | {r['m_1']:.3f} | {r['m_k'] / r['k']:.4f} | {r['m_ratio']:.3f} "
-              f"| {r['total_ratio']:.3f} |")
-    if args.log_k:
-        s = logging_overhead(args.log_k, args.sizes)
-        print(f"\nlogging, measured on jaxbp.run_sweep of K={args.log_k} η values, one epoch, fresh SQLite store: "
-              f"total {s['total']:.1f} s, training {s['training']:.1f} s, MLflow calls {s['logging']:.2f} s "
-              f"({s['logging'] / s['total']:.1%} of the wall time; on a worker thread beside training), "
-              f"plots {s['plotting']:.1f} s", flush=True)
-
-    gemm_n = args.gemm_n or GEMM_N.get(jax.devices()[0].platform, GEMM_N["cpu"])
-    peak = gemm_gflops(gemm_n)
-    print(f"\nGFLOP/s of the K-config epoch: FLOPs/step = K·2·m·(2·Σ n_l n_(l-1) + Σ_(l≥2) n_l n_(l-1)) "
-          f"= K·{step_flops(args.sizes):,}; reference: {gemm_n}² float32 GEMM {peak:,.1f} GFLOP/s (same run)\n")
-    print("| K | FLOPs/step | GFLOP/s | fraction of GEMM rate |")
-    print("|---:|---:|---:|---:|")
-    for r in results:
-        flops = step_flops(args.sizes, k=r["k"])
-        r["gflops"] = flops * n_batches / r["t_k"] / 1e9
-        print(f"| {r['k']} | {flops:,} | {r['gflops']:,.2f} | {r['gflops'] / peak:.1%} |")
-
+    n_steps = data.train.X.shape[0] // BATCH
+    print(f"\n1. compiled program, one epoch (median of {args.repeats}, paired with one config's epoch); "
+          f"{GEMM_N.get(jax.devices()[0].platform, GEMM_N['cpu'])}² float32 GEMM: {peak:.1f} GFLOP/s\n")
+    print("| K | T_K (s) | T_1 (s) | T_K/K (s) | (T_K/K)/T_1 | GFLOP/s | of GEMM rate |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for k, r in rows["program"].items():
+        gflops = step_flops(args.sizes, k=k) * n_steps / r["t_k"] / 1e9
+        r["fraction"] = gflops / peak
+        print(f"| {k} | {r['t_k']:.3f} | {r['t_1']:.3f} | {r['t_k'] / k:.4f} | {r['ratio']:.3f} | {gflops:.1f} "
+              f"| {r['fraction']:.1%} |")
+    if rows["sweep"]:
+        one = rows["sweep"][1]
+        print("\n2. run_sweep (measure every epoch, MLflow logging, checkpoints, figures), epochs differenced\n")
+        print("| K | seconds per config-epoch | ratio to K = 1 |")
+        print("|---:|---:|---:|")
+        for k, value in rows["sweep"].items():
+            print(f"| {k} | {value:.4f} | {value / one:.3f} |")
+        k, value, size = rows["chunked"]
+        print(f"| {k}, auto chunks of {size} | {value:.4f} | {value / one:.3f} |")
+        print(f"\n(chunk size measured by jaxbp.training.chunks in {calibration:.1f} s, or read from its cache)")
+    if shape:
+        print(f"\n3. the quickstart's shape, K = {args.shape_k} through run_sweep\n")
+        print("| configs | seconds per config-epoch | ratio to K = 1 |")
+        print("|---|---:|---:|")
+        for name, value in shape.items():
+            print(f"| {name} | {value:.4f} | {value / rows['sweep'][1]:.3f} |")
     checks = []
-    for r in results:
-        if r["k"] == GOAL_K:
-            checks.append((f"K={GOAL_K}: (T_K/K)/T_1 = {r['ratio']:.3f} (goal ≤ {GOAL_RATIO})",
-                           r["ratio"] <= GOAL_RATIO))
-        if r["k"] == GOAL_PEAK_K and tuple(args.sizes) == GOAL_PEAK_SIZES:
-            fraction = r["gflops"] / peak
-            checks.append((f"K={GOAL_PEAK_K} {list(GOAL_PEAK_SIZES)}: {fraction:.1%} of the GEMM rate "
-                           f"(GPU goal ≥ {GOAL_PEAK_FRACTION:.0%}, on {jax.devices()[0].platform})",
-                           fraction >= GOAL_PEAK_FRACTION))
-    if checks:
-        print("\nverdict: " + "; ".join(f"{text} {'PASS' if ok else 'FAIL'}" for text, ok in checks), flush=True)
-    else:
-        print(f"\nverdict: no goal applies (ratio goal: --k including {GOAL_K}; GPU goal: --sizes "
-              f"{','.join(map(str, GOAL_PEAK_SIZES))} --k {GOAL_PEAK_K})", flush=True)
+    for k, goal in GOALS.items():
+        if k in rows["sweep"]:
+            ratio = rows["sweep"][k] / rows["sweep"][1]
+            checks.append((f"run_sweep K={k}: {ratio:.3f} (goal ≤ {goal})", ratio <= goal))
+    if shape:
+        gap = abs(shape["η × 2 seeds, data_seed = 0"] - shape["one seed"]) / rows["sweep"][1]
+        checks.append((f"η × seeds vs one seed: Δratio {gap:.3f} (goal ≤ {GOAL_SHAPE})", gap <= GOAL_SHAPE))
+    if GOAL_PEAK_K in rows["program"] and tuple(args.sizes) == SIZES:
+        fraction = rows["program"][GOAL_PEAK_K]["fraction"]
+        checks.append((f"K={GOAL_PEAK_K}: {fraction:.1%} of the GEMM rate (goal ≥ {GOAL_PEAK_FRACTION:.0%})",
+                       fraction >= GOAL_PEAK_FRACTION))
+    if not args.skip_baseline:
+        here, there, ratio = baseline_ratio(args.baseline, args.sizes, args.train_repeats)
+        print(f"\n4. one config, jaxbp.train for 2 epochs: this tree {here:.2f} s, {args.baseline} {there:.2f} s, "
+              f"paired ratio {ratio:.3f}")
+        checks.append((f"one config vs {args.baseline}: {ratio:.3f} (goal ≤ 1.0)", ratio <= 1.0))
+    plot(rows, peak, args.sizes, n_steps, args.plot)
+    print("\nverdict: " + "; ".join(f"{text} {'PASS' if ok else 'FAIL'}" for text, ok in checks))
 
 
 if __name__ == "__main__":

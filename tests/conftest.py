@@ -1,8 +1,15 @@
 """Test set-up: JAX runs in its default float32; a test marked ``x64`` (or a module with
 ``pytestmark = pytest.mark.x64``) runs with 64-bit types enabled, and only for its own duration."""
 
+import os
+import tempfile
+
 import jax
 import pytest
+
+# the sizes a sweep's groups are split into are measured once per machine and cached (jaxbp.training.chunks): in
+# the tests, in a folder of this run's own, never the user's ~/.cache
+os.environ.setdefault("JAXBP_CACHE", tempfile.mkdtemp(prefix="jaxbp-cache-"))
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,9 @@ from jaxbp.sweeps.tracking import EPOCHS, INDEX, KIND, Tracker, metric_history
 from jaxbp.training.loop import SPLITS
 
 TOP_FIGURES = 3  # the best configs whose per-layer learning curves are drawn at the end of a sweep
-FINAL_KEYS = tuple(f"{split}_{kind}" for split in SPLITS for kind in ("accuracy", "cost"))
+# every split's final accuracy and cost; train_accuracy and train_cost only where measure = "full"
+FINAL_KEYS = ("train_accuracy_running", "train_cost_running",
+              *(f"{split}_{kind}" for split in SPLITS for kind in ("accuracy", "cost")))
 
 
 def _finite(value) -> float | None:

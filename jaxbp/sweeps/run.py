@@ -1,7 +1,8 @@
 """Sweeps: every config of a spec trained (configs of one shape together, as one program) and tracked in MLflow.
 
-What it is for: ``run_sweep(spec, tracking_uri)`` expands the spec, groups its configs by ``group_key``, has
-an ``Executor`` train each group, and logs one nested child run per config under one parent run (through the
+What it is for: ``run_sweep(spec, tracking_uri)`` expands the spec, groups its configs by ``group_key`` (in
+chunks of the size measured cheapest per config on this machine, ``training.chunks``), has an ``Executor``
+train each group, and logs one nested child run per config under one parent run (through the
 ``Recorder``, which spools every finished config first, so that neither a ``kill -9`` nor a tracking server
 that goes away loses it). ``resume=True`` logs what the spool holds, keeps the children that were logged
 completely, deletes half-logged ones, and trains only what is missing. At the end the parent gets the ranked
@@ -24,6 +25,7 @@ from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
 from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
 from jaxbp.sweeps.spool import Spool
 from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
+from jaxbp.training.chunks import chunk_size, split
 from jaxbp.training.data import load_dataset
 from jaxbp.training.together import group_key
 
@@ -97,9 +99,12 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     for record in spool.pending():  # results of an earlier, interrupted session: logged, not retrained
         recorder.log(record)
     todo = [i for i in range(len(items)) if i not in done and not spool.has(i)]
-    groups: dict[tuple, list[int]] = {}
+    shapes: dict[tuple, list[int]] = {}
     for i in todo:
-        groups.setdefault(group_key(items[i][1]), []).append(i)
+        shapes.setdefault(group_key(items[i][1]), []).append(i)
+    # configs of one shape train as one program, in chunks of the size that is cheapest per config here
+    groups = [] if search else [chunk for shape in shapes.values()
+                                for chunk in split(shape, chunk_size([items[i][1] for i in shape], data))]
     if progress:
         total = len(items) or spec.search.get("trials")
         progress.start(total, len(set(done) | {r["index"] for r in spool.pending()}) if search else total - len(todo))
@@ -107,7 +112,7 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     if search:
         searched = search.run(spec, items, data, recorder, progress)
     else:
-        unfinished = (executor or LocalExecutor()).run(spec, items, list(groups.values()), data, recorder, progress)
+        unfinished = (executor or LocalExecutor()).run(spec, items, groups, data, recorder, progress)
     training = time.perf_counter() - start
     recorder.wait()
     if recorder.failure is not None:

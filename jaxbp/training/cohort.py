@@ -119,7 +119,8 @@ class Cohort:
         self.same_batches = len({data_seed(c) for c in configs}) == 1
         train = self.splits["train"]
         upfront = self.same_batches and train.X.nbytes + train.Y.nbytes <= UPFRONT_BYTES
-        self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront),
+        regularised = any(c.l2 > 0 for c in configs)  # λ = 0 stays 0 (PBT multiplies it)
+        self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront, regularised=regularised),
                                          (0, 0, None if self.same_batches else 0, None, None)))
         self._fold = jax.jit(jax.random.fold_in if self.same_batches else jax.vmap(jax.random.fold_in, (0, None)))
         self._compiled: dict[int, Callable] = {}

@@ -76,7 +76,9 @@ def test_results_csv_has_every_split_and_the_epochs(finished, tmp_path):
         child = client.get_run(row.run_id).data.metrics
         for split in ("train", "validation", "test"):
             for kind in ("accuracy", "cost"):
-                assert float(line[f"final_{split}_{kind}"]) == pytest.approx(child[f"{split}_{kind}"])
+                key = f"{split}_{kind}" + ("_running" if split == "train" else "")
+                assert float(line[f"final_{key}"]) == pytest.approx(child[key])
+        assert line["final_train_cost"] == line["final_train_accuracy"] == ""  # measured with measure = "full" only
         assert line["epochs"] == "3" and float(line["validation_accuracy"]) == pytest.approx(row.value)
 
 
@@ -87,8 +89,27 @@ def test_a_config_in_a_sweep_equals_the_config_alone(finished):
         alone = jaxbp.train(config, data).history
         (row,) = [r for r in result.rows if r.params["eta"] == str(config.eta)
                   and r.sizes == "-".join(map(str, config.sizes))]
-        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost_running"), key=lambda m: m.step)]
+        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost_running"),
+                                         key=lambda m: m.step)]
         np.testing.assert_allclose(swept, [h["train_cost_running"] for h in alone], rtol=1e-4)
+
+
+def test_a_group_trains_in_chunks_each_config_as_alone(tmp_path, monkeypatch):
+    """$JAXBP_CHUNK = 2: the 5 configs of one shape train as programs of 2, 2 and 1; each is logged once, as it
+    trains alone, and its MLflow description says what each metric is."""
+    monkeypatch.setenv("JAXBP_CHUNK", "2")
+    monkeypatch.setenv("JAXBP_SPOOL", str(tmp_path / "spool"))
+    spec = parse_spec({**SPEC, "name": "chunks", "sweep": {"eta": [0.2, 0.5, 1.0, 2.0, 3.0]}})
+    result = run_sweep(spec, store(tmp_path))
+    client, data = MlflowClient(store(tmp_path)), jaxbp.load_dataset("xor")
+    assert sorted(r.eta for r in result.rows) == [0.2, 0.5, 1.0, 2.0, 3.0]
+    for (_, config), row in zip(expand(spec, (2, 2)), sorted(result.rows, key=lambda r: r.index)):
+        swept = [m.value for m in sorted(client.get_metric_history(row.run_id, "train_cost_running"),
+                                         key=lambda m: m.step)]
+        np.testing.assert_allclose(swept, [h["train_cost_running"] for h in jaxbp.train(config, data).history],
+                                   rtol=1e-4)
+        note = client.get_run(row.run_id).data.tags["mlflow.note.content"]
+        assert "`train_cost_running`: mean over the epoch's mini-batches" in note and "`train_cost`:" not in note
 
 
 def test_a_diverging_config_is_marked_and_the_others_finish(tmp_path):

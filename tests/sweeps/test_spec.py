@@ -67,6 +67,12 @@ def test_digest_follows_content_not_formatting():
      ({"sweep": {}}, ValueError, "missing name"),
      ({"name": 5}, TypeError, "name must be a string, got int 5"),
      ({"name": "t", "metric": "accuracy"}, ValueError, "unknown metric .*'accuracy'; did you mean"),
+     ({"name": "t", "metric": "train_cost"}, ValueError,
+      r"metric = 'train_cost' is the whole training split's, measured only with \[base\] measure = \"full\"; set "
+      "that, or rank by train_cost_running"),
+     ({"name": "t", "metric": "train_accuracy", "base": {"measure": "full"}, "sweep": {"measure": ["running", "full"]}},
+      ValueError, "rank by train_accuracy_running"),
+     ({"name": "t", "base": {"measure": "exact"}}, ValueError, "measure must be one of: running, full"),
      ({"name": "t", "sweep": {"eta": []}}, ValueError, r"\[sweep\] eta is empty"),
      ({"name": "t", "sweep": {"eta": 0.5}}, TypeError, r"\[sweep\] eta must be a list of values, got float"),
      ({"name": "t", "sweep": {"eta": ["fast"]}}, TypeError, "config {'eta': 'fast'}: eta must be a number"),
@@ -143,12 +149,30 @@ def test_unreadable_and_invalid_files(tmp_path):
         load_spec(tmp_path)
 
 
-@pytest.mark.parametrize("name", ["quickstart", "nielsen_ch1", "fashion_best", "fashion_halving"])
+@pytest.mark.parametrize("name", ["quickstart", "nielsen_ch1", "fashion_best", "fashion_halving", "playground"])
 def test_shipped_experiments_parse(name):
     from pathlib import Path
 
     spec = load_spec(Path(__file__).parents[2] / "experiments" / f"{name}.toml")
     assert spec.name == name and len(points(spec)) >= 1
+
+
+def test_explain_example_is_a_test_index_and_part_of_the_digest():
+    import hashlib
+    import json
+
+    table = {"name": "t", "dataset": "xor", "sweep": {"eta": [1.0, 2.0]}}
+    plain, three = parse_spec(table), parse_spec({**table, "explain_example": 3})
+    assert plain.explain_example is None and three.explain_example == 3
+    assert len({plain.digest, three.digest, parse_spec({**table, "explain_example": 4}).digest}) == 3
+    # without it, a spec's hash is the one it had before the key existed (an unfinished sweep still resumes)
+    keys = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "base", "sweep", "search")
+    canonical = json.dumps({k: getattr(plain, k) for k in keys}, sort_keys=True, default=str)
+    assert plain.digest == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match=r"^spec: explain_example must be an integer ≥ 0 \(an example of the "
+                                             r"test split\), got"):
+            parse_spec({**table, "explain_example": bad})
 
 
 def test_search_settings_get_their_defaults_and_change_the_digest():
@@ -169,3 +193,9 @@ def test_a_search_takes_a_grid_or_samples_draws_and_optuna_its_own_proposals():
     optuna = parse_spec({"name": "t", "mode": "optuna", "sweep": {"eta": {"log_uniform": [0.1, 10]},
                                                                 "hidden": [[10], [30]]}})
     assert points(optuna) == [] and optuna.search["trials"] == 32
+
+
+def test_a_full_split_metric_with_measure_full():
+    spec = parse_spec({"name": "t", "metric": "train_cost", "base": {"measure": "full"}})
+    assert spec.metric == "train_cost" and not spec.maximize
+    assert all(config.measure == "full" for _, config in expand(spec, (64, 10)))

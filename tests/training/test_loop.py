@@ -63,12 +63,13 @@ def test_one_sgd_step_is_algorithm_5_3():
         np.testing.assert_allclose(layer.b, b, rtol=1e-13)
 
 
-def test_running_means_are_the_epochs_mini_batches_before_each_update():
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_running_means_are_the_epochs_mini_batches_before_each_update(l2):
     """train_cost_running / train_accuracy_running: the mean over the epoch's mini-batches of C + (λ/2n)Σ‖w‖² and of
     the hits, each at the parameters its step started from; replayed here step by step with the project's own
     functions (the epoch's permutation from the config's shuffle key folded with the epoch number)."""
     data = tiny(n=30, dtype=jnp.float64)
-    config = TrainConfig(sizes=(4, 5, 3), eta=0.7, l2=0.3, batch_size=7, epochs=2, dtype="float64")
+    config = TrainConfig(sizes=(4, 5, 3), eta=0.7, l2=l2, batch_size=7, epochs=2, dtype="float64")
     history = jaxbp.train(config, data).history
     params, n = initial_params(config), 30
     for e, row in enumerate(history, start=1):
