@@ -40,7 +40,7 @@ from jaxbp.core.network import feedforward
 from jaxbp.core.types import Params
 from jaxbp.sweeps.contracts import Row
 from jaxbp.sweeps.plots import new_figure, palette, png_path, save_png, sort_key
-from jaxbp.training.checkpoint import load_checkpoint
+from jaxbp.training.checkpoint import Checkpoint, load_checkpoint
 from jaxbp.training.data import Dataset
 
 RESOLUTION = 120  # grid points per side of the input plane
@@ -191,22 +191,29 @@ def row_key(row: Row, axes: Sequence[str]) -> tuple:
     return (row.sizes, *(f"{a}={row.params.get(a)}" for a in others))
 
 
-def panels_of(rows: Sequence[Row], axes: Sequence[str], client, folder: Path) -> list[Panel]:
-    """The ``Panel`` of each ranked row (best first), its weights read from its child run's checkpoint."""
-    panels, quiet = [], PROGRESS_BAR not in os.environ
+def child_checkpoint(client, run_id: str, folder: Path) -> Checkpoint:
+    """The ``checkpoint.msgpack`` of a sweep's child run (its config's weights where it ended), downloaded into
+    ``folder`` without MLflow's progress bar (unless the user set ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR``)."""
+    quiet = PROGRESS_BAR not in os.environ
     if quiet:
         os.environ[PROGRESS_BAR] = "false"
     try:
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            for rank, row in enumerate(rows):
-                checkpoint = load_checkpoint(client.download_artifacts(row.run_id, "checkpoint.msgpack", tmp))
-                config = checkpoint.config
-                panels.append(Panel(row.name, checkpoint.params, config.activation, config.output_activation,
-                                    row.eta, row_key(row, axes), row.status, row.epochs,
-                                    best=rank == 0 and row.value is not None))
+        return load_checkpoint(client.download_artifacts(run_id, "checkpoint.msgpack", str(folder)))
     finally:
         if quiet:
             del os.environ[PROGRESS_BAR]
+
+
+def panels_of(rows: Sequence[Row], axes: Sequence[str], client, folder: Path) -> list[Panel]:
+    """The ``Panel`` of each ranked row (best first), its weights read from its child run's checkpoint."""
+    panels = []
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        for rank, row in enumerate(rows):
+            checkpoint = child_checkpoint(client, row.run_id, Path(tmp))
+            config = checkpoint.config
+            panels.append(Panel(row.name, checkpoint.params, config.activation, config.output_activation,
+                                row.eta, row_key(row, axes), row.status, row.epochs,
+                                best=rank == 0 and row.value is not None))
     return panels
 
 

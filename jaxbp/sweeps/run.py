@@ -16,13 +16,15 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from jaxbp.sweeps.boundaries import sweep_boundaries
 from jaxbp.sweeps.contracts import Executor, Progress, Row
 from jaxbp.sweeps.executors.local import LocalExecutor
+from jaxbp.sweeps.explain_best import explain_best
 from jaxbp.sweeps.recorder import Recorder
 from jaxbp.sweeps.results import ranked_rows, summary_figures, write_csv
 from jaxbp.sweeps.search import make_search
 from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
-from jaxbp.sweeps.spec import SweepSpec, expand, load_spec
+from jaxbp.sweeps.spec import SweepSpec, check_explain_example, expand, load_spec
 from jaxbp.sweeps.spool import Spool
 from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
 from jaxbp.training.chunks import chunk_size, split
@@ -78,6 +80,7 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     search = make_search(spec, uri) if spec.mode in ADAPTIVE else None
     data = load_dataset(spec.dataset, validation=spec.validation)
     items = expand(spec, (data.n_in, data.n_classes))
+    check_explain_example(spec, len(data.test.X))
     began = time.perf_counter()
     tracker, spool = Tracker(uri, spec.name), Spool(spec.digest)
     latest = tracker.latest_parent(spec.digest) if resume else None
@@ -131,7 +134,9 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
     start = time.perf_counter()
     rows = ranked_rows(tracker, parent, spec)
     artifacts = [write_csv(rows, spec.metric, spool.root / "results.csv"), *searched,
-                 *summary_figures(spec, rows, recorder.histories, tracker, spool.root)]
+                 *summary_figures(spec, rows, recorder.histories, tracker, spool.root),
+                 *sweep_boundaries(spec, rows, tracker.client, data, spool.root),
+                 *explain_best(spec, rows, tracker.client, data, spool.root)]
     seconds["plotting"] = time.perf_counter() - start
     start = time.perf_counter()
     best = rows[0] if rows and rows[0].value is not None else None

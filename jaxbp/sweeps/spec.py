@@ -15,6 +15,9 @@ What it is not: no training and no tracking (see ``run``).
     eta = [0.1, 0.3, 1.0, 3.0]
     hidden = [[10], [30], [100]]    # replaces the hidden part of sizes
     seed = [0, 1]
+
+A top-level ``explain_example = N`` (before the tables) logs, after the sweep, ``jaxbp.explain`` of the best
+config's final weights on example N of the test split to the parent run as ``explain.html``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ FULL_ONLY = ("train_cost", "train_accuracy")  # measured only by configs with me
 MODES = ("grid", "random", *ADAPTIVE)
 RANGES = ("log_uniform", "uniform", "int_uniform", "choice")
 TOP_KEYS = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "description", "base", "sweep",
-            "search")
+            "search", "explain_example")
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 AXIS_KEYS = (*CONFIG_KEYS, "hidden")
 
@@ -62,13 +65,17 @@ class SweepSpec:
     sweep: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)  # the [search] settings of an adaptive mode, defaults filled in
     source: str = ""  # the TOML text it was read from (logged as an artifact)
+    explain_example: int | None = None  # the test example whose explain page the best config gets (None: none)
 
     @property
     def digest(self) -> str:
         """A hash of everything that decides the configs and their data: finds this sweep again on --resume."""
         keys = ("name", "dataset", "metric", "mode", "samples", "sample_seed", "validation", "base", "sweep",
                 "search")
-        canonical = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
+        values = {k: getattr(self, k) for k in keys}
+        if self.explain_example is not None:  # only when set: the hashes of specs without it stay as they were
+            values["explain_example"] = self.explain_example
+        canonical = json.dumps(values, sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @property
@@ -138,7 +145,7 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
                          "config trains (the search's budget)")
     spec = SweepSpec(table["name"], table.get("dataset", "digits"), table.get("metric", "validation_accuracy"), mode,
                      samples, table.get("sample_seed", 0), table.get("validation"), table.get("description", ""),
-                     base, sweep, search, source)
+                     base, sweep, search, source, _explain_example(table, origin))
     measures = sweep.get("measure", [base.get("measure", TrainConfig.measure)])
     if spec.metric in FULL_ONLY and (not isinstance(measures, list) or set(measures) != {"full"}):
         raise ValueError(f"{origin}: metric = {spec.metric!r} is the whole training split's, measured only with "
@@ -152,6 +159,22 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
             for value in values if isinstance(values, list) else []:
                 config_of(spec, {key: value}, None)
     return spec
+
+
+def _explain_example(table: dict, origin: str) -> int | None:
+    """``explain_example`` of the spec: an index into the test split (checked against its size by ``run``)."""
+    n = table.get("explain_example")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise ValueError(f"{origin}: explain_example must be an integer ≥ 0 (an example of the test split), "
+                         f"got {n!r}")
+    return n
+
+
+def check_explain_example(spec: SweepSpec, n_test: int) -> None:
+    """Refuse an ``explain_example`` beyond the dataset's test split of ``n_test`` examples, in one line."""
+    if spec.explain_example is not None and spec.explain_example >= n_test:
+        raise ValueError(f"explain_example = {spec.explain_example} is not an example of dataset {spec.dataset!r}: "
+                         f"its test split has {n_test} (0 to {n_test - 1})")
 
 
 def _check_axis(where: str, key: str, values, *, ranges: bool) -> None:
