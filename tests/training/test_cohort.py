@@ -114,7 +114,8 @@ def test_data_seed_moves_the_batch_order_not_the_initial_weights(digits):
     same = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 3}), digits)
     other = jaxbp.train(TrainConfig(**{**base.to_dict(), "data_seed": 4}), digits)
     default = jaxbp.train(base, digits)
-    assert same.history[0]["train_cost_running"] == default.history[0]["train_cost_running"]  # data_seed = seed: the default
+    # data_seed = seed is the default
+    assert same.history[0]["train_cost_running"] == default.history[0]["train_cost_running"]
     assert other.history[0]["train_cost_running"] != default.history[0]["train_cost_running"]
     first = [Cohort([TrainConfig(**{**base.to_dict(), "data_seed": d})], digits).state(0) for d in (None, 4)]
     assert first[0] == first[1]  # the same initial weights and optimizer state

@@ -43,7 +43,8 @@ def test_a_diverging_config_does_not_disturb_the_others():
     for config, result in zip(configs, together):
         alone = jaxbp.train(config, tiny())
         assert len(result.history) == len(alone.history) and result.message == alone.message
-        assert result.history[-1]["train_cost_running"] == pytest.approx(alone.history[-1]["train_cost_running"], rel=1e-5, nan_ok=True)
+        assert result.history[-1]["train_cost_running"] == pytest.approx(alone.history[-1]["train_cost_running"],
+                                                                          rel=1e-5, nan_ok=True)
 
 
 def test_train_together_refuses_configs_of_different_shapes():
