@@ -40,6 +40,11 @@ def number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def norm(v) -> float:
+    """The Euclidean (Frobenius) norm of ``v``: what a summarised row or layer shows."""
+    return float(np.linalg.norm(np.asarray(v, np.float64)))
+
+
 def layer_arrays(trace) -> list[dict[str, np.ndarray]]:
     """Every layer's numbers as float64 numpy arrays; per-example ones always with a leading example axis."""
     out = []
