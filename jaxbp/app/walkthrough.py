@@ -95,18 +95,19 @@ def _bp1(trace, top: dict, y, x: int, sup) -> Group:
         form = "a^L Σ_i y_i − y" if info.jacobian else "a^L − y"
         title = (f"BP1, closed form: δ^{sup(L)} = {form}  (what the code computes: with {info.cost} and "
                  f"{info.output_activation}, σ' cancels in ∇_a C ⊙ σ'(net^L); ∇_a C shown for comparison)")
-        cols, cells = ["j", "a^L_j", "y_j", "∇_a C_j", f"δ^{sup(L)}_j"], lambda j: [
+        cols, cells = ["j", f"a^{sup(L)}_j", "y_j", "∇_a C_j", f"δ^{sup(L)}_j"], lambda j: [
             number(top["a"][x, j]), number(y[j]), number(top["upstream"][x, j]), number(top["delta"][x, j])]
     elif info.bp1 == "jacobian":
         title = (f"BP1: δ^{sup(L)} = Jᵀ ∇_a C  ({info.output_activation} couples the outputs: its σ' is the "
                  "Jacobian J = ∂a^L/∂net^L = diag(a) − a aᵀ, not an elementwise σ')")
-        cols, cells = ["j", "a^L_j", "y_j", "∇_a C_j", "J_jj", f"δ^{sup(L)}_j"], lambda j: [
+        cols, cells = ["j", f"a^{sup(L)}_j", "y_j", "∇_a C_j", "J_jj", f"δ^{sup(L)}_j"], lambda j: [
             number(top["a"][x, j]), number(y[j]), number(top["upstream"][x, j]),
             number(top["sigma_prime"][x, j, j]), number(top["delta"][x, j])]
     else:
         grad = " = a − y" if info.cost == "quadratic" else ""
         title = f"BP1: δ^{sup(L)} = ∇_a C ⊙ σ'(net^{sup(L)})"
-        cols, cells = ["j", "a^L_j", "y_j", f"∇_a C_j{grad}", "σ'(net^L_j)", f"δ^{sup(L)}_j"], lambda j: [
+        cols = ["j", f"a^{sup(L)}_j", "y_j", f"∇_a C_j{grad}", f"σ'(net^{sup(L)}_j)", f"δ^{sup(L)}_j"]
+        cells = lambda j: [
             number(top["a"][x, j]), number(y[j]), number(top["upstream"][x, j]), number(top["sigma_prime"][x, j]),
             number(top["delta"][x, j])]
     return _rows(_table(title, cols), info.sizes[-1], cells)
@@ -204,10 +205,10 @@ def walkthrough(trace, heading: str | None = None) -> Group:
         parts += _feedforward(trace, arrays, X, x, sup(x))
         if not info.batch:
             parts.append(Text(f"cost C = {info.loss} = {number(before)}"))
-        parts.append(Text(f"2. Output error (BP1){head}", style="bold cyan"))
+        parts.append(Text(f"\n2. Output error (BP1){head}", style="bold cyan"))
         parts.append(_bp1(trace, arrays[-1], Y[x], x, sup(x)))
         if len(arrays) > 1:
-            parts.append(Text(f"3. Backpropagate the error (BP2), l = L−1 … 1{head}", style="bold cyan"))
+            parts.append(Text(f"\n3. Backpropagate the error (BP2), l = L−1 … 1{head}", style="bold cyan"))
             parts += _bp2(trace, arrays, x, sup(x))
     if info.batch:
         parts.append(Text(f"\ncost over the batch: C = (1/m) Σ_x l(x) = {number(before)}, {info.loss}"))
@@ -216,11 +217,11 @@ def walkthrough(trace, heading: str | None = None) -> Group:
                       style="bold cyan"))
     parts += [_weights(f"layer {l}", layer, info.sizes[l - 1], _Gradient(l, layer)) for l, layer in
               enumerate(arrays, start=1)]
-    parts.append(Text(f"5. Gradient descent: w^l ← w^l − (η/m) Σ_x δ^(x,l) (a^(x,l−1))ᵀ, "
+    parts.append(Text(f"\n5. Gradient descent: w^l ← w^l − (η/m) Σ_x δ^(x,l) (a^(x,l−1))ᵀ, "
                       f"b^l ← b^l − (η/m) Σ_x δ^(x,l)   (η = {number(eta)}, m = {info.m})", style="bold cyan"))
     parts += [_weights(f"layer {l}", layer, info.sizes[l - 1], _Update(l, layer)) for l, layer in
               enumerate(arrays, start=1)]
-    parts.append(Text("6. The cost", style="bold cyan"))
+    parts.append(Text("\n6. The cost", style="bold cyan"))
     parts.append(Text(f"C = {number(before)} before the step → {number(after)} after it "
                       f"(change {number(after - before)})"))
     parts.append(Text("\n7. Check δ by its definition", style="bold cyan"))

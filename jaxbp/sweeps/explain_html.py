@@ -77,10 +77,10 @@ def page_data(trace) -> dict:
 def _position(sizes) -> tuple[list[list[tuple[float, int | None]]], float, float]:
     """(y of each shown slot with its neuron index or None, per layer), and the SVG's width and height."""
     slots = [shown(n) for n in sizes]
-    height = TOP + max(len(s) for s in slots) * (NODE_H + GAP) + 24
+    height = TOP + max(len(s) for s in slots) * (NODE_H + GAP) + 8
     columns = []
     for s in slots:
-        top = TOP + (height - TOP - 24 - len(s) * (NODE_H + GAP)) / 2
+        top = TOP + (height - TOP - 8 - len(s) * (NODE_H + GAP)) / 2
         columns.append([(top + i * (NODE_H + GAP) + NODE_H / 2, j) for i, j in enumerate(s)])
     width = LEFT + (len(sizes) - 1) * COLUMN + NODE_W + 90
     return columns, width, height
