@@ -19,6 +19,7 @@ from jaxbp.sweeps.explain_page import (
     PER_EXAMPLE,
     examples,
     layer_arrays,
+    norm,
     number,
     plain,
     shown,
@@ -65,12 +66,15 @@ def page_data(trace) -> dict:
             entry[name] = _cut(layer[name], {0: rows})
         for name in ("w", "nabla_w", "w_new"):
             entry[name] = _cut(layer[name], {0: rows, 1: cols})
+        entry["norm_a"] = [norm(layer["a"][x]) for x in keep_x]  # what a summarised layer shows of itself
+        entry["norm_delta"] = [norm(layer["delta"][x]) for x in keep_x]
         entry["formulas"] = {name: [getattr(trace.layers[l - 1], name).equation,
                                     getattr(trace.layers[l - 1], name).formula] for name in ("delta", "sigma_prime")}
         layers.append(entry)
     data = trace_data(trace)
     return {"info": data["info"], "eta": data["eta"]["value"], "cost_before": data["cost_before"]["value"],
             "cost_after": data["cost_after"]["value"], "examples": len(keep_x), "input_shown": shown(info.sizes[0]),
+            "x_norm": [norm(X[x]) for x in keep_x],
             "x": _cut(X, {0: keep_x, 1: idx[0]}), "y": _cut(Y, {0: keep_x, 1: idx[-1]}), "layers": layers}
 
 
@@ -123,9 +127,12 @@ def svg(trace) -> str:
                              f'stroke="{POSITIVE if w >= 0 else NEGATIVE}"/></g>')
     for i, column in enumerate(columns):
         for y, j in column:
-            if j is None:
+            if j is None:  # the hidden middle of a wide layer: how many, and the whole layer's norms
                 hidden = info.sizes[i] - (len(column) - 1)
-                parts.append(f'<text class="more" x="{xs[i]}" y="{y + 5}">⋯ {hidden} more ⋯</text>')
+                sizes = (f"‖x‖ = {_n(norm(X[0]))}" if i == 0 else
+                         f"‖a‖ = {_n(norm(arrays[i - 1]['a'][0]))}, ‖δ‖ = {_n(norm(arrays[i - 1]['delta'][0]))}")
+                parts.append(f'<text class="more" x="{xs[i]}" y="{y - 4}">⋯ {hidden} more ⋯</text>'
+                             f'<text class="norms" data-l="{i}" x="{xs[i]}" y="{y + 12}">{sizes}</text>')
             elif i == 0:
                 parts.append(_node(0, j, xs[0], y, [("v-x", f"x{j + 1} = {_n(X[0, j])}")]))
             else:

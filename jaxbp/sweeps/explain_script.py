@@ -26,7 +26,7 @@ main{display:flex;gap:18px;padding:8px 24px;align-items:flex-start;flex-wrap:wra
 .edge{cursor:pointer}.edge .hit{stroke:transparent;stroke-width:12;fill:none}
 .edge .wire{fill:none;opacity:.72}.edge:hover .wire,.edge.selected .wire{opacity:1;stroke:#d53f8c}
 .layer-title{font-weight:600;text-anchor:middle;font-size:14px}
-.layer-sub,.more{fill:var(--muted);text-anchor:middle;font-size:12px}
+.layer-sub,.more,.norms{fill:var(--muted);text-anchor:middle;font-size:12px}.norms{font-size:11px}
 .legend{color:var(--muted);font-size:13px;margin:6px 4px 2px}
 .swatch{display:inline-block;width:18px;height:4px;vertical-align:middle;margin:0 4px 0 10px}
 .eq{display:flex;gap:10px;margin:9px 0;align-items:baseline}.eq small{color:var(--muted)}
@@ -180,6 +180,11 @@ function label() {  // the numbers on the nodes, for the example shown
     set('.v-a', `a ${g4(e.a[ex][p])}`);
     set('.v-d', `\u03b4 ${g4(e.delta[ex][p])}`);
     set('.v-y', `y = ${g4(D.y[ex][p])}`);
+  });
+  document.querySelectorAll('.norms').forEach(t => {  // a summarised layer's norms
+    const l = Number(t.dataset.l);
+    t.textContent = l === 0 ? `\u2016x\u2016 = ${g4(D.x_norm[ex])}`
+      : `\u2016a\u2016 = ${g4(layer(l).norm_a[ex])}, \u2016\u03b4\u2016 = ${g4(layer(l).norm_delta[ex])}`;
   });
 }
 

@@ -173,6 +173,8 @@ def test_html_opens_in_chromium_with_one_node_per_neuron(tmp_path):
         page.select_option("#example", "1")  # a batch: the chooser shows example 2's numbers
         second = page.locator("#n-2-0 .v-net").text_content()
         assert second == "net " + number(float(wide.layers[1].net.value[1, 0])).replace("-", "−") != first
+        norm_x = number(float(np.linalg.norm(wide.x.value[1])))  # and the norms of the summarised layers
+        assert page.locator(".norms[data-l='0']").text_content() == f"‖x‖ = {norm_x}"
         page.locator("#n-2-0").click()
         assert "closed form" in page.inner_text("#panel") and errors == []
         browser.close()
