@@ -22,6 +22,7 @@ _HOME = {
     **dict.fromkeys(("backprop", "backprop_batch", "backpropagate_error", "deltas", "nabla_b", "nabla_w",
                      "output_error", "per_example_grads"), "jaxbp.core.backprop"),
     **dict.fromkeys(("COSTS", "Cost", "get_cost"), "jaxbp.core.costs"),
+    **dict.fromkeys(("Trace", "angel", "explain"), "jaxbp.core.explain"),
     **dict.fromkeys(("GradReport", "angel_check", "compare_grads", "finite_difference_check", "gradcheck"),
                     "jaxbp.core.gradcheck"),
     **dict.fromkeys(("INIT_SCHEMES", "feedforward", "init_params", "mean_cost"), "jaxbp.core.network"),
