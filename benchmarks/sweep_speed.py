@@ -86,22 +86,48 @@ def base(sizes, epochs: int = 1) -> dict:
             "epochs": epochs, "init": "normal", "seed": SEED, "dtype": "float32"}
 
 
-def gemm_gflops(n: int, seconds: float = 0.1, samples: int = 5) -> float:
-    """GFLOP/s of an n³ float32 matmul under jit: median over samples of a loop lasting ≥ ``seconds``."""
-    a, b = (jax.random.normal(k, (n, n), jnp.float32) for k in jax.random.split(jax.random.key(SEED)))
-    matmul = jax.jit(jnp.matmul)
-    jax.block_until_ready(matmul(a, b))
+def seconds_per_call(fn, *args, seconds: float = 0.1, samples: int = 5) -> float:
+    """Median seconds of one ``fn(*args)`` (jitted, warmed up), over samples of a loop lasting ≥ ``seconds``."""
+    jax.block_until_ready(fn(*args))
 
     def loop(calls: int) -> float:
         start = time.perf_counter()
         for _ in range(calls):
-            jax.block_until_ready(matmul(a, b))
+            jax.block_until_ready(fn(*args))
         return time.perf_counter() - start
 
     calls = 1
     while loop(calls) < seconds:
         calls *= 2
-    return statistics.median(2 * n**3 * calls / loop(calls) for _ in range(samples)) / 1e9
+    return statistics.median(loop(calls) / calls for _ in range(samples))
+
+
+def gemm_gflops(n: int) -> float:
+    """GFLOP/s of an n³ float32 matmul under jit."""
+    a, b = (jax.random.normal(k, (n, n), jnp.float32) for k in jax.random.split(jax.random.key(SEED)))
+    return 2 * n**3 / seconds_per_call(jax.jit(jnp.matmul), a, b) / 1e9
+
+
+UPDATES = 100  # SGD updates per call of the bandwidth loop (amortises the call)
+
+
+def update_bandwidth(k: int, sizes) -> float:
+    """GB/s of the SGD update w ← w − η g on K networks' stacked weights (read w and g, write w), UPDATES in
+    one compiled loop: the memory rate the epoch's weight traffic meets at this K (in cache or not)."""
+    n = k * weight_count(sizes)
+    w, g = (jax.random.normal(key, (n,), jnp.float32) for key in jax.random.split(jax.random.key(SEED)))
+    run = jax.jit(lambda w, g: jax.lax.fori_loop(0, UPDATES, lambda _, w: w - 1e-3 * g, w))
+    return UPDATES * 3 * 4 * n / seconds_per_call(run, w, g) / 1e9
+
+
+def weight_count(sizes) -> int:
+    return sum(n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def step_bytes(sizes, k: int) -> int:
+    """Weight traffic of one SGD step of k networks: the forward reads w, BP4 writes ∇w, the update reads both
+    and writes w: 5 float32 passes over the weights (activations and biases are small beside them)."""
+    return 5 * 4 * k * weight_count(sizes)
 
 
 def epoch_seconds(program, e: int) -> float:
@@ -121,7 +147,7 @@ def program_rows(ks, sizes, data, repeats: int) -> dict[int, dict]:
         epoch_seconds(program, 1)
         pairs = [(epoch_seconds(program, r + 2), epoch_seconds(alone, r + 2)) for r in range(repeats)]
         rows[k] = {"t_k": statistics.median(a for a, _ in pairs), "t_1": statistics.median(b for _, b in pairs),
-                   "ratio": statistics.median(a / k / b for a, b in pairs)}
+                   "ratio": statistics.median(a / k / b for a, b in pairs), "bandwidth": update_bandwidth(k, sizes)}
         print(f"program K={k}: T_K {rows[k]['t_k']:.3f} s, ratio {rows[k]['ratio']:.3f}", flush=True)
     return rows
 
@@ -193,6 +219,8 @@ def plot(rows: dict, peak: float, sizes, n_steps: int, path: Path) -> None:
     time_ax.legend(fontsize="small")
     flops = [step_flops(sizes, k=k) * n_steps / rows["program"][k]["t_k"] / 1e9 for k in ks]
     rate_ax.plot(ks, flops, "o-", label="K-config epoch")
+    rate_ax.plot(ks, [step_flops(sizes, k=k) * n_steps / rows["program"][k]["roof"] / 1e9 for k in ks], "^--",
+                 color="C1", label="roofline: min(GEMM rate, m/5 FLOP/byte × update GB/s)")
     rate_ax.axhline(peak, color="0.3", ls="--", label=f"{GEMM_N['cpu']}² GEMM: {peak:.0f} GFLOP/s")
     rate_ax.axhline(GOAL_PEAK_FRACTION * peak, color="C3", ls=":", label=f"goal: {GOAL_PEAK_FRACTION:.0%} of it")
     rate_ax.set(xscale="log", xlabel="K (configs trained together)", ylabel="GFLOP/s", ylim=(0, peak * 1.1),
@@ -267,13 +295,20 @@ def main(argv: list[str] | None = None) -> None:
     n_steps = data.train.X.shape[0] // BATCH
     print(f"\n1. compiled program, one epoch (median of {args.repeats}, paired with one config's epoch); "
           f"{GEMM_N.get(jax.devices()[0].platform, GEMM_N['cpu'])}² float32 GEMM: {peak:.1f} GFLOP/s\n")
-    print("| K | T_K (s) | T_1 (s) | T_K/K (s) | (T_K/K)/T_1 | GFLOP/s | of GEMM rate |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| K | T_K (s) | T_1 (s) | T_K/K (s) | (T_K/K)/T_1 | GFLOP/s | of GEMM rate | update GB/s "
+          "| roofline T (s) | of roofline |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for k, r in rows["program"].items():
         gflops = step_flops(args.sizes, k=k) * n_steps / r["t_k"] / 1e9
         r["fraction"] = gflops / peak
+        roof = n_steps * max(step_flops(args.sizes, k=k) / (peak * 1e9), step_bytes(args.sizes, k) / (
+            r["bandwidth"] * 1e9))
+        r["roof"] = roof
         print(f"| {k} | {r['t_k']:.3f} | {r['t_1']:.3f} | {r['t_k'] / k:.4f} | {r['ratio']:.3f} | {gflops:.1f} "
-              f"| {r['fraction']:.1%} |")
+              f"| {r['fraction']:.1%} | {r['bandwidth']:.1f} | {roof:.3f} | {roof / r['t_k']:.1%} |")
+    print(f"\nroofline T: ⌊n/m⌋ steps × max(FLOPs/step ÷ GEMM rate, weight bytes/step ÷ update GB/s at that K); "
+          f"weight bytes/step = 5 passes × 4 B × K·Σ n_l n_(l-1) (forward reads w, BP4 writes ∇w, the update reads "
+          f"both and writes w): arithmetic intensity m/5 = {BATCH / 5:g} FLOP/byte at m = {BATCH}")
     if rows["sweep"]:
         one = rows["sweep"][1]
         print("\n2. run_sweep (measure every epoch, MLflow logging, checkpoints, figures), epochs differenced\n")

@@ -73,12 +73,40 @@ def gradcheck(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def explain(
+    sizes: Optional[str] = typer.Option(None, help="Layer widths n_0,...,n_L (default: 2,3,2, or n_in,3,n_classes of --dataset)."),
+    activation: Optional[str] = typer.Option(None, help=f"Hidden activation σ (default sigmoid): {_list(names.HIDDEN_ACTIVATIONS)}."),
+    output_activation: Optional[str] = typer.Option(None, help="Output activation, e.g. softmax (default: the hidden one)."),
+    cost: Optional[str] = typer.Option(None, help=f"Cost (default quadratic): {_list(names.COSTS)}."),
+    init: Optional[str] = typer.Option(None, help=f"Init scheme of the fresh network (default normal): {_list(names.INIT_SCHEMES)}."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the fresh network and of random inputs (default 0)."),
+    dataset: Optional[str] = typer.Option(None, help="Explain training examples of this dataset (digits, fashion-mnist, xor, …) instead of random inputs."),
+    example: Optional[int] = typer.Option(None, min=0, help="Index of the (first) training example of --dataset (default 0)."),
+    batch: int = typer.Option(1, min=1, help="Examples in the step, m (default 1: one example)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Explain this trained network (jaxbp train --checkpoint, or a sweep child's checkpoint.msgpack)."),
+    eta: Optional[float] = typer.Option(None, help="Learning rate η (default 3, or the checkpoint's)."),
+    dtype: Optional[str] = typer.Option(None, help="float64 (default) or float32 (default for a checkpoint: its own)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the walk-through as Markdown with LaTeX ($…$, $$…$$) instead."),
+    html: Optional[Path] = typer.Option(None, help="Write one self-contained HTML page: the network as an SVG, the equations of each neuron and weight on hover/click."),
+    json_output: bool = typer.Option(False, "--json", help="Print every number of the trace as JSON instead."),
+):
+    """One step of Algorithm 5.3 with every number: feedforward, BP1, BP2, BP3, BP4, the update, C before and
+    after, and the angel's check of each δ (nudge net^l_j by ±Δ, measure ΔC/Δ)."""
+    from jaxbp.app.explain import run_explain
+
+    options = dict(sizes=sizes and parse_sizes(sizes), activation=activation, output_activation=output_activation,
+                   cost=cost, init=init, seed=seed, dtype=dtype)
+    run_explain(options, dataset=dataset, example=example, batch=batch, checkpoint=checkpoint, eta=eta,
+                markdown=markdown, html=html, json_output=json_output)
+
+
 _D = {f.name: f.default for f in dataclasses.fields(TrainConfig)}  # the defaults, kept in one place (no jax needed)
 
 
 @app.command()
 def train(
-    dataset: str = typer.Option("digits", help="digits, fashion-mnist, mnist, xor, moons, or a folder of IDX files."),
+    dataset: str = typer.Option("digits", help="digits, fashion-mnist, mnist, xor, moons, circle, gauss, spiral, or a folder of IDX files."),
     validation: Optional[float] = typer.Option(None, help="Validation examples taken from training: a count, or a fraction < 1 (default: per dataset)."),
     sizes: Optional[str] = typer.Option(None, help="Layer widths, e.g. 784,30,10 (default: n_in,30,n_classes of the dataset)."),
     activation: str = typer.Option(_D["activation"], help=f"Hidden activation: {_list(names.HIDDEN_ACTIVATIONS)}."),
