@@ -43,6 +43,7 @@ Caveats: on a shared machine absolute times move with the load; the paired ratio
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -194,43 +195,46 @@ def baseline_ratio(rev: str, sizes, repeats: int) -> tuple[float, float, float]:
 
 
 def plot(rows: dict, peak: float, sizes, n_steps: int, path: Path) -> None:
+    """Left: seconds per config-epoch against K (program, run_sweep, the auto-chunked sweep, one config alone and
+    the run_sweep goals); right: GFLOP/s of the epoch, its roofline, the GEMM rate and the 60 % goal."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     ks = sorted(rows["program"])
-    fig, (time_ax, rate_ax) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    time_ax.plot(ks, [rows["program"][k]["t_k"] / k for k in ks], "o-", label="compiled program (epoch)")
+    fig, (time_ax, rate_ax) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained")
+    time_ax.plot(ks, [rows["program"][k]["t_k"] / k for k in ks], "o-", label="compiled program: epoch only")
     if rows["sweep"]:
-        sk = sorted(rows["sweep"])
-        time_ax.plot(sk, [rows["sweep"][k] for k in sk], "s-", label="run_sweep (epoch, measure, logging)")
+        sk, one = sorted(rows["sweep"]), rows["sweep"][1]
+        time_ax.plot(sk, [rows["sweep"][k] for k in sk], "s-", label="run_sweep: epoch, measure, logging")
+        time_ax.axhline(one, color="0.4", ls="--", lw=1, label="one config alone (run_sweep, K = 1)")
+        for k, goal in GOALS.items():
+            time_ax.plot([k], [goal * one], "v", ms=9, color="C3", label="goal" if k == min(GOALS) else None)
     if rows.get("chunked"):
         k, value, size = rows["chunked"]
-        time_ax.plot([k], [value], "*", ms=14, color="C2", label=f"run_sweep, auto chunks of {size}")
-    time_ax.set(xscale="log", yscale="log", xlabel="K (configs trained together)", ylabel="seconds per config-epoch",
+        time_ax.plot([k], [value], "*", ms=14, color="C2", label=f"run_sweep, K = {k} in auto chunks of {size}")
+    time_ax.set(xscale="log", xlabel="K (configs trained together)", ylabel="seconds per config-epoch", ylim=(0, None),
                 title=f"Time per config-epoch, {list(sizes)}, m = {BATCH}")
     time_ax.set_xticks(ks, [str(k) for k in ks])
-    for axis in (time_ax.yaxis,):
-        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        axis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    time_ax.grid(True, which="both", alpha=0.3)
-    time_ax.legend(fontsize="small")
+    time_ax.grid(True, alpha=0.3)
+    time_ax.legend(fontsize="small", loc="lower left")
     flops = [step_flops(sizes, k=k) * n_steps / rows["program"][k]["t_k"] / 1e9 for k in ks]
     rate_ax.plot(ks, flops, "o-", label="K-config epoch")
     rate_ax.plot(ks, [step_flops(sizes, k=k) * n_steps / rows["program"][k]["roof"] / 1e9 for k in ks], "^--",
-                 color="C1", label="roofline: min(GEMM rate, m/5 FLOP/byte × update GB/s)")
+                 color="C1", label="its roofline (m/5 FLOP/byte × update GB/s)")
     rate_ax.axhline(peak, color="0.3", ls="--", label=f"{GEMM_N['cpu']}² GEMM: {peak:.0f} GFLOP/s")
     rate_ax.axhline(GOAL_PEAK_FRACTION * peak, color="C3", ls=":", label=f"goal: {GOAL_PEAK_FRACTION:.0%} of it")
-    rate_ax.set(xscale="log", xlabel="K (configs trained together)", ylabel="GFLOP/s", ylim=(0, peak * 1.1),
+    rate_ax.set(xscale="log", xlabel="K (configs trained together)", ylabel="GFLOP/s", ylim=(0, peak * 1.45),
                 title="Achieved GFLOP/s of the epoch's GEMMs")
     rate_ax.set_xticks(ks, [str(k) for k in ks])
     rate_ax.grid(True, alpha=0.3)
-    rate_ax.legend(fontsize="small")
+    rate_ax.legend(fontsize="small", loc="upper center", ncols=2)
     fig.suptitle(machine_header(), fontsize="small")
     fig.savefig(path, dpi=110)
-    print(f"\nplot: {path}")
+    path.with_suffix(".json").write_text(json.dumps({"rows": rows, "peak": peak, "sizes": list(sizes),
+                                                     "n_steps": n_steps}, indent=1))
+    print(f"\nplot: {path} (its numbers: {path.with_suffix('.json')}; --replot redraws from them)")
 
 
 def parse_ints(text: str) -> tuple[int, ...]:
@@ -255,7 +259,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-repeats", type=int, default=3, help="pairs of one-config trainings (default 3)")
     parser.add_argument("--skip-baseline", action="store_true", help="skip section 4")
     parser.add_argument("--plot", type=Path, default=Path("docs/sweep_speed.png"), help="the figure's path")
+    parser.add_argument("--replot", type=Path, help="only redraw the plot from a run's JSON (written beside the plot)")
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(args.replot.read_text())
+        rows = {"program": {int(k): v for k, v in saved["rows"]["program"].items()},
+                "sweep": {int(k): v for k, v in saved["rows"]["sweep"].items()}, "chunked": saved["rows"]["chunked"]}
+        return plot(rows, saved["peak"], saved["sizes"], saved["n_steps"], args.plot)
     if args.repeats < 1 or args.train_repeats < 1:
         parser.error("--repeats and --train-repeats must be at least 1")
     if args.shape_k and (args.shape_k < 2 or args.shape_k % 2):

@@ -4,9 +4,9 @@ What it is for: configs of one shape train as one program, ``vmap``-ed over a co
 larger program is cheaper per config (one GEMM for all where they share their mini-batches), past it the
 stacked weights leave the caches and the time per config rises again. ``chunk_size(configs, data)``
 measures where, on the device at hand: a short epoch (``CALIBRATION_STEPS`` mini-batches of the group's
-own configs) of K configs and of K/2, K/4, … down to ``MIN_CHUNK`` (powers of two), interleaved, and
-returns the size with the cheapest time per config-step (the largest within ``TOLERANCE`` of it: fewer
-programs to compile). A sweep trains a group of K in chunks of that size, one after the other. The answer
+own configs) and the measuring that follows every epoch of a sweep, of K configs and of K/2, K/4, … down to
+``MIN_CHUNK`` (powers of two), interleaved, and returns the size with the cheapest estimated time per
+config-epoch (the largest within ``TOLERANCE`` of it: fewer programs to compile). A sweep trains a group of K in chunks of that size, one after the other. The answer
 is cached per machine (device kind and count, program shape, K) in a JSON file (``$JAXBP_CACHE`` or
 ~/.cache/jaxbp), so a machine measures each shape once. ``$JAXBP_CHUNK`` overrides it: a size, or "off"
 (never split).
@@ -33,7 +33,7 @@ from jaxbp.training.loop import data_seed
 MIN_CHUNK = 8  # no group is split below this size (small programs: compile time and per-step overhead win)
 CALIBRATION_STEPS = 100  # mini-batches of the short epoch each candidate size is timed on
 ROUNDS = 3  # timed short epochs per candidate (interleaved; the median counts)
-TOLERANCE = 1.05  # the largest size within 5 % of the cheapest per config-step is taken
+TOLERANCE = 1.05  # the largest size within 5 % of the cheapest per config-epoch is taken
 CHUNK_ENV, CACHE_ENV = "JAXBP_CHUNK", "JAXBP_CACHE"
 
 
@@ -77,27 +77,36 @@ def candidates(k: int) -> list[int]:
 
 
 def best_size(per_config: dict[int, float]) -> int:
-    """The largest size whose time per config-step is within TOLERANCE of the cheapest one's."""
+    """The largest size whose time per config-epoch is within TOLERANCE of the cheapest one's."""
     cheapest = min(per_config.values())
     return max(size for size, seconds in per_config.items() if seconds <= TOLERANCE * cheapest)
 
 
 def measure(configs: Sequence[TrainConfig], data: Dataset, sizes: Sequence[int]) -> dict[int, float]:
-    """{size: seconds per config-step} of the first ``size`` configs trained together on a short epoch of
-    CALIBRATION_STEPS mini-batches (compiled and warmed up first; the median of ROUNDS, interleaved)."""
-    n = min(CALIBRATION_STEPS * configs[0].batch_size, data.train.X.shape[0])
-    short = Dataset(data.name, Split(data.train.X[:n], data.train.Y[:n]), data.validation, data.test)
+    """{size: estimated seconds per config-epoch} of the first ``size`` configs trained together: a short epoch
+    of CALIBRATION_STEPS mini-batches scaled to the whole epoch's ⌊n/m⌋, plus what a sweep does after every
+    epoch (``Cohort.measure``: validation, test, diagnostics), each compiled and warmed up first, the median of
+    ROUNDS, sizes interleaved."""
+    m, n = configs[0].batch_size, data.train.X.shape[0]
+    steps = min(CALIBRATION_STEPS, n // m)
+    short = Dataset(data.name, Split(data.train.X[:steps * m], data.train.Y[:steps * m]), data.validation, data.test)
     cohorts = {size: Cohort(configs[:size], short) for size in sizes}
+
+    def epoch_and_measure(cohort: Cohort) -> tuple[float, float]:
+        start = time.perf_counter()
+        out = jax.block_until_ready(cohort.run_epoch(cohort.params, cohort.opt_state, 1))
+        middle = time.perf_counter()
+        cohort.measure(*out)
+        return middle - start, time.perf_counter() - middle
+
     for cohort in cohorts.values():
-        jax.block_until_ready(cohort.run_epoch(cohort.params, cohort.opt_state, 1))
+        epoch_and_measure(cohort)
     times: dict[int, list[float]] = {size: [] for size in sizes}
     for _ in range(ROUNDS):
         for size, cohort in cohorts.items():
-            start = time.perf_counter()
-            jax.block_until_ready(cohort.run_epoch(cohort.params, cohort.opt_state, 1))
-            times[size].append(time.perf_counter() - start)
-    steps = n // configs[0].batch_size
-    return {size: statistics.median(t) / (size * steps) for size, t in times.items()}
+            epoch, after = epoch_and_measure(cohort)
+            times[size].append((epoch * (n // m) / steps + after) / size)
+    return {size: statistics.median(t) for size, t in times.items()}
 
 
 def cache_key(configs: Sequence[TrainConfig]) -> str:
