@@ -155,11 +155,15 @@ def sweep_table(result, metric: str, limit: int = 20) -> Table:
     table.add_column("#", justify="right")
     table.add_column("config", min_width=12)
     table.add_column("sizes", justify="right", no_wrap=True)
-    keys = [f"{split}_{kind}" for split in ("validation", "test", "train") for kind in ("accuracy", "cost")]
+    # the training split's numbers are the whole split's where measured (measure = "full"), else the running ones
+    running = all(row.final.get("train_accuracy") is None for row in result.rows)
+    keys = [f"{split}_{kind}" + ("_running" if split == "train" and running else "")
+            for split in ("validation", "test", "train") for kind in ("accuracy", "cost")]
     for key in keys:
-        split, kind = key.split("_")
+        split, kind = key.split("_")[:2]
         chosen = key == metric
         label = f"{'val' if split == 'validation' else split}\n{'acc' if kind == 'accuracy' else kind}"
+        label += "*" if key.endswith("_running") else ""
         table.add_column(label + (" ▼" if kind == "cost" else " ▲") * chosen, justify="right", no_wrap=True,
                          style="bold" if chosen else None, header_style="bold" if chosen else None)
     table.add_column("epochs", justify="right")
@@ -167,6 +171,8 @@ def sweep_table(result, metric: str, limit: int = 20) -> Table:
     for rank, row in enumerate(result.rows[:limit], start=1):
         table.add_row(str(rank), row.name, row.sizes, *(cell(row.final.get(k)) for k in keys),
                       "—" if row.epochs is None else str(row.epochs), row.status or "")
+    notes = ["* running mean over the last epoch's mini-batches (measure = \"full\": the whole split)"] * running
     if len(result.rows) > limit:
-        table.caption = f"… and {len(result.rows) - limit} more in results.csv of the parent run"
+        notes.append(f"… and {len(result.rows) - limit} more in results.csv of the parent run")
+    table.caption = "\n".join(notes) or None
     return table

@@ -168,6 +168,8 @@ def test_sweep_prints_ranking_and_compare_url(tmp_path, capsys, monkeypatch):
     assert "jaxbp ui" in out and "/#/compare-runs?runs=[" in out and (tmp_path / "mlflow.db").exists()
     for header in ("val", "test", "train", "acc", "cost", "epochs", "status"):
         assert header in out
+    assert "acc*" in out and "* running mean over the last epoch's mini-batches" in out  # measure = "running"
+    assert "—" not in out.split("ranked by final")[1].split("jaxbp ui")[0]  # every column has its numbers
     assert "MLflow calls" in out
 
 
