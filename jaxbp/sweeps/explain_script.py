@@ -15,6 +15,7 @@ header{padding:14px 24px 4px}h1{font-size:20px;margin:0 0 4px}header p{margin:2p
 .cost b{color:var(--ink)}label{margin-left:16px}
 main{display:flex;gap:18px;padding:8px 24px;align-items:flex-start;flex-wrap:wrap}
 .figure{background:#fff;border:1px solid var(--line);border-radius:10px;padding:8px;overflow-x:auto;max-width:100%}
+#network{max-width:100%;height:auto}
 #panel{flex:1 1 380px;max-width:600px;background:#fff;border:1px solid var(--line);border-radius:10px;
  padding:10px 16px;position:sticky;top:10px}
 #panel h2{font-size:16px;margin:4px 0 8px}#panel ol{padding-left:20px;margin:4px 0}#panel li{margin:3px 0}
