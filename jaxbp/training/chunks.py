@@ -6,8 +6,8 @@ stacked weights leave the caches and the time per config rises again. ``chunk_si
 measures where, on the device at hand: a short epoch (``CALIBRATION_STEPS`` mini-batches of the group's
 own configs) and the measuring that follows every epoch of a sweep, of K configs and of K/2, K/4, … down to
 ``MIN_CHUNK`` (powers of two), interleaved, and returns the size with the cheapest estimated time per
-config-epoch (the largest within ``TOLERANCE`` of it: fewer programs to compile). A sweep trains a group of K in chunks of that size, one after the other. The answer
-is cached per machine (device kind and count, program shape, K) in a JSON file (``$JAXBP_CACHE`` or
+config-epoch (the largest within ``TOLERANCE`` of it: fewer programs to compile). A sweep trains a group of
+K in chunks of that size, one after the other. The answer is cached per machine (device kind and count, program shape, K) in a JSON file (``$JAXBP_CACHE`` or
 ~/.cache/jaxbp), so a machine measures each shape once. ``$JAXBP_CHUNK`` overrides it: a size, or "off"
 (never split).
 What it is not: no training of the sweep itself (see ``together``), no search's shrinking cohorts (a search
