@@ -7,9 +7,9 @@ measures where, on the device at hand: a short epoch (``CALIBRATION_STEPS`` mini
 own configs) and the measuring that follows every epoch of a sweep, of K configs and of K/2, K/4, … down to
 ``MIN_CHUNK`` (powers of two), interleaved, and returns the size with the cheapest estimated time per
 config-epoch (the largest within ``TOLERANCE`` of it: fewer programs to compile). A sweep trains a group of
-K in chunks of that size, one after the other. The answer is cached per machine (device kind and count, program shape, K) in a JSON file (``$JAXBP_CACHE`` or
-~/.cache/jaxbp), so a machine measures each shape once. ``$JAXBP_CHUNK`` overrides it: a size, or "off"
-(never split).
+K in chunks of that size, one after the other. The answer is cached per machine (device kind and count,
+program shape, K) in a JSON file (``$JAXBP_CACHE`` or ~/.cache/jaxbp), so a machine measures each shape
+once. ``$JAXBP_CHUNK`` overrides it: a size, or "off" (never split).
 What it is not: no training of the sweep itself (see ``together``), no search's shrinking cohorts (a search
 keeps one program per shape and changes its membership, see ``cohort``).
 """
