@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxbp.sweeps.explain_page import (
     PER_EXAMPLE,
+    angel_rows,
     examples,
     layer_arrays,
     norm,
@@ -147,15 +148,9 @@ def svg(trace) -> str:
 
 
 def _angel_table(trace) -> str:
-    arrays = layer_arrays(trace)
-    rows = []
-    for l, layer in enumerate(arrays, start=1):
-        for j in shown(layer["angel"].shape[-1]):
-            if j is None:
-                rows.append('<tr><td></td><td>⋯</td><td></td><td></td><td></td></tr>')
-                continue
-            rows.append(f"<tr><td>{l}</td><td>{j + 1}</td><td>{_n(layer['angel_delta'][0, j])}</td>"
-                        f"<td>{_n(layer['angel'][0, j])}</td><td>{layer['angel_rel'][0, j]:.1e}</td></tr>")
+    rows = ['<tr><td></td><td>⋯</td><td></td><td></td><td></td></tr>' if row is None else
+            f"<tr><td>{row[0]}</td><td>{row[1]}</td><td>{_n(row[2])}</td><td>{_n(row[3])}</td><td>{row[4]:.1e}</td></tr>"
+            for row in angel_rows(layer_arrays(trace))]
     batch = " (example 1; δ of the mean cost, δ<sup>x,l</sup><sub>j</sub>/m)" if trace.info.batch else ""
     return ('<section class="angel"><h2>The angel: nudge net<sup>l</sup><sub>j</sub> by ±Δ and watch C</h2>'
             f"<p>Δ = {number(trace.info.step, 3)}{batch}. ΔC/Δ = [C(net + Δ) − C(net − Δ)] / 2Δ should equal "

@@ -58,6 +58,15 @@ def layer_arrays(trace) -> list[dict[str, np.ndarray]]:
     return out
 
 
+def angel_rows(arrays: list[dict[str, np.ndarray]], x: int = 0):
+    """(l, j, δ^l_j, ΔC/Δ, relative error) of each shown neuron (j from 1) of example ``x``, and None where a
+    summarised layer leaves neurons out: the angel's table, whatever it is rendered as."""
+    for l, layer in enumerate(arrays, start=1):
+        for j in shown(layer["angel"].shape[-1]):
+            yield None if j is None else (l, j + 1, layer["angel_delta"][x, j], layer["angel"][x, j],
+                                          layer["angel_rel"][x, j])
+
+
 def examples(trace) -> tuple[np.ndarray, np.ndarray]:
     """x and y with a leading example axis: (m, n_in), (m, n_out)."""
     x, y = (np.asarray(q.value, np.float64) for q in (trace.x, trace.y))
@@ -249,11 +258,7 @@ def _markdown_angel(trace, arrays) -> str:
                "$\\delta^{1,l}_j / m$.\n" if info.batch else "$\\Delta C / \\Delta$ should equal $\\delta^l_j$.\n"),
             "| layer $l$ | neuron $j$ | $\\delta^l_j$ | $\\Delta C / \\Delta$ | relative error |",
             "|---:|---:|---:|---:|---:|"]
-    for l, layer in enumerate(arrays, start=1):
-        for j in shown(layer["angel"].shape[-1]):
-            if j is None:
-                rows.append("| | … | | | |")
-                continue
-            rows.append(f"| {l} | {j + 1} | {number(layer['angel_delta'][x, j])} | {number(layer['angel'][x, j])} | "
-                        f"{layer['angel_rel'][x, j]:.1e} |")
+    for row in angel_rows(arrays, x):
+        rows.append("| | … | | | |" if row is None else
+                    f"| {row[0]} | {row[1]} | {number(row[2])} | {number(row[3])} | {row[4]:.1e} |")
     return "\n".join(rows) + "\n"
