@@ -54,10 +54,15 @@ class Running(NamedTuple):
     accuracy: Array
 
 
-def correct(a_L: Array, Y: Array) -> Array:
-    """1 where the output ``a_L`` gets an example right, else 0: its largest entry is the target's class (for one
-    output: output and target on the same side of ½)."""
-    hits = ((a_L > 0.5) == (Y > 0.5))[..., 0] if Y.shape[-1] == 1 else jnp.argmax(a_L, -1) == jnp.argmax(Y, -1)
+def targets(Y: Array) -> Array:
+    """What ``correct`` compares an output with: each one-hot row's class (for one output: whether it is above ½)."""
+    return Y[..., 0] > 0.5 if Y.shape[-1] == 1 else jnp.argmax(Y, -1)
+
+
+def correct(a_L: Array, target: Array) -> Array:
+    """1 where the output ``a_L`` gets an example right, else 0: its largest entry is at the ``target`` class
+    (``targets(Y)``; for one output: output and target on the same side of ½)."""
+    hits = (a_L[..., 0] > 0.5) == target if a_L.shape[-1] == 1 else jnp.argmax(a_L, -1) == target
     return hits.astype(a_L.dtype)
 
 
@@ -107,21 +112,25 @@ def make_epoch(config: TrainConfig, n_train: int, *, upfront: bool = False, regu
     tx = make_optimizer(config, n_train, n_batches)
 
     def epoch(params, opt_state, key, X, Y):
+        T = targets(Y)  # once per epoch, not in every step
 
         def step(state, batch):
-            params, opt_state = state
-            X_b, Y_b = batch if upfront else (X[batch], Y[batch])
+            params, opt_state, cost_sum, hit_sum = state
+            X_b, Y_b, T_b = batch if upfront else (X[batch], Y[batch], T[batch])
             nabla, a_L = grad(params, X_b, Y_b)
             cost = jnp.mean(loss(a_L, Y_b))
             if regularised:
                 cost += penalty(params, hyperparams(opt_state)["l2"], n_train)
             updates, new_state = tx.update(nabla, opt_state, params)
-            return (optax.apply_updates(params, updates), new_state), (cost, jnp.mean(correct(a_L, Y_b)))
+            # the sums ride in the carry: no per-step write of an (n_batches,) output
+            return (optax.apply_updates(params, updates), new_state, cost_sum + cost,
+                    hit_sum + jnp.mean(correct(a_L, T_b))), None
 
         batches = jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
-        xs = (X[batches], Y[batches]) if upfront else batches
-        (params, opt_state), (costs, hits) = jax.lax.scan(step, (params, opt_state), xs)
-        return params, opt_state, Running(jnp.mean(costs), jnp.mean(hits))
+        xs = (X[batches], Y[batches], T[batches]) if upfront else batches
+        zero = jnp.zeros((), X.dtype)
+        params, opt_state, cost_sum, hit_sum = jax.lax.scan(step, (params, opt_state, zero, zero), xs)[0]
+        return params, opt_state, Running(cost_sum / n_batches, hit_sum / n_batches)
 
     return epoch
 
@@ -134,7 +143,7 @@ def make_evaluate(config: TrainConfig, n_train: int):
 
     def evaluate(params, X, Y, l2):
         a_L = feedforward(params, X, config.activation, config.output_activation)[1][-1]  # one forward pass
-        return jnp.mean(loss(a_L, Y)) + penalty(params, l2, n_train), jnp.mean(correct(a_L, Y))
+        return jnp.mean(loss(a_L, Y)) + penalty(params, l2, n_train), jnp.mean(correct(a_L, targets(Y)))
 
     return evaluate
 
