@@ -74,8 +74,7 @@ GEMM_N = {"gpu": 4096, "cpu": 2048}
 
 def step_flops(sizes, m: int = BATCH, k: int = 1) -> int:
     """GEMM FLOPs of one SGD step of k networks: k·2·m·(2·Σ n_l n_{l-1} + Σ_{l≥2} n_l n_{l-1})."""
-    pairs = [n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:])]
-    return k * 2 * m * (2 * sum(pairs) + sum(pairs[1:]))
+    return k * 2 * m * (2 * weight_count(sizes) + weight_count(sizes[1:]))
 
 
 def etas(k: int) -> list[float]:
@@ -122,6 +121,7 @@ def update_bandwidth(k: int, sizes) -> float:
 
 
 def weight_count(sizes) -> int:
+    """Σ_l n_l n_(l-1): the weights of one network."""
     return sum(n_out * n_in for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
@@ -138,7 +138,8 @@ def epoch_seconds(program, e: int) -> float:
 
 
 def program_rows(ks, sizes, data, repeats: int) -> dict[int, dict]:
-    """Section 1: {K: {t_k, t_1, ratio}} of the compiled programs, each repeat paired with one config's epoch."""
+    """Section 1: {K: {t_k, t_1, ratio, bandwidth}} of the compiled programs, each repeat paired with one
+    config's epoch; bandwidth: the update's GB/s at that K."""
     config = lambda eta: jaxbp.TrainConfig(**base(sizes), eta=eta)  # noqa: E731
     alone = compile_together([config(etas(1)[0])], data)
     epoch_seconds(alone, 1)

@@ -124,7 +124,7 @@ def train(
     early_stopping: int = typer.Option(_D["early_stopping"], help="Stop after this many epochs without a better validation accuracy (0: off)."),
     gradients: str = typer.Option(_D["gradients"], help=f"{_list(GRADIENTS)}: BP1–BP4, or jax.grad of the same cost."),
     dtype: str = typer.Option(_D["dtype"], help=f"{_list(DTYPES)}."),
-    measure: str = typer.Option(_D["measure"], help="running: train cost and accuracy are means over each epoch's mini-batches (free); full: also on the whole training split after each epoch (one more pass)."),
+    measure: str = typer.Option(_D["measure"], help="running: train cost and accuracy are means over each epoch's mini-batches (no extra pass); full: also on the whole training split after each epoch (one more pass)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Write the trained parameters and config here (msgpack)."),
     json_output: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
 ):

@@ -230,7 +230,7 @@ def series(history: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cost_series(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, training costs): the whole split's where measured, else the running means (``loop.train_metric``)."""
+    """(epochs, training costs): the whole split's where measured, else the running means (``metrics.train_metric``)."""
     values = [train_metric(h) for h in history]
     return np.array([h["epoch"] for h in history], float), np.array([np.nan if v is None else v for v in values])
 

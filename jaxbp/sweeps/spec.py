@@ -149,7 +149,7 @@ def parse_spec(table: dict, source: str = "", origin: str = "spec") -> SweepSpec
     measures = sweep.get("measure", [base.get("measure", TrainConfig.measure)])
     if spec.metric in FULL_ONLY and (not isinstance(measures, list) or set(measures) != {"full"}):
         raise ValueError(f"{origin}: metric = {spec.metric!r} is the whole training split's, measured only with "
-                         f"[base] measure = \"full\"; set that, or rank by {spec.metric}_running (free)")
+                         f"[base] measure = \"full\"; set that, or rank by {spec.metric}_running")
     if search.get("min_epochs", 1) > spec.epochs:
         raise ValueError(f"{origin}: [search] min_epochs = {search['min_epochs']} is more than [base] epochs = "
                          f"{spec.epochs}")

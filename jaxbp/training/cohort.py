@@ -253,7 +253,7 @@ def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split]):
     """measure(params, opt_state, running), all with a config axis -> (one metrics dict per config, whether each
     config's parameters are all finite): the epoch's running means, the cost (with the config's λ from its
     state) and accuracy of every split measured (the training split only with ``measure="full"``; see
-    ``loop.METRIC_MEANINGS``), and the diagnostics."""
+    ``metrics.METRIC_MEANINGS``), and the diagnostics."""
     evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, 0)))
     X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
     diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))

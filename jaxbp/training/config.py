@@ -20,8 +20,8 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagra
 SCHEDULES = ("constant", "cosine", "linear", "exponential", "warmup_cosine")
 GRADIENTS = ("bp", "autodiff")
 DTYPES = ("float32", "float64")
-# How each epoch measures the training split (``loop.METRIC_MEANINGS`` says what every reported number is):
-# "running": the mean over the epoch's mini-batches, read off the updates' own forward passes (free);
+# How each epoch measures the training split (``metrics.METRIC_MEANINGS`` says what every reported number is):
+# "running": the mean over the epoch's mini-batches, read off the updates' own forward passes;
 # "full": that, plus the cost and accuracy of the whole training split after the epoch (one more pass).
 MEASURES = ("running", "full")
 

@@ -6,9 +6,9 @@ and scans the update over them on the device: gradients by BP1–BP4 (``gradient
 (``"autodiff"``), update by optax (``"sgd"`` is w ← w − (η/m) Σ_x δ^x (a^x)ᵀ exactly). The last n mod m
 examples of each permutation are left out of that epoch (a different few each epoch), so every step has
 exactly m examples. The epoch also returns the mean cost and accuracy over its mini-batches, each read
-off the forward pass its update ran (``Running``: free). Also: the cost and accuracy of a split
-(``make_evaluate``), a config's PRNG keys and
-initial parameters, and the checks a dataset must pass before any compute.
+off the forward pass its update ran (``Running``: no second forward pass). Also: the cost and accuracy of a
+split (``make_evaluate``), a config's PRNG keys and initial parameters, and the checks a dataset must pass
+before any compute.
 What it is not: no loop over epochs, no early stopping or divergence (see ``together``), no logging.
 """
 
@@ -46,6 +46,7 @@ class TrainResult(NamedTuple):
 
 
 SPLITS = ("train", "validation", "test")
+
 
 class Running(NamedTuple):
     """An epoch's means over its mini-batches (arrays; with a config axis when configs train together)."""

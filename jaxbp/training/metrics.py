@@ -11,9 +11,10 @@ from __future__ import annotations
 # What every per-epoch number of a history means (the README's table and each MLflow child's description).
 METRIC_MEANINGS = {
     "train_cost_running": "mean over the epoch's mini-batches of the cost being minimised, C + (λ/2n)Σ‖w‖², each "
-                          "at the parameters its update started from (as Keras reports its loss); free",
+                          "at the parameters its update started from (as Keras reports its loss); no extra "
+                          "forward pass",
     "train_accuracy_running": "fraction of the epoch's training examples classified right by the parameters "
-                              "their mini-batch's update started from; free",
+                              "their mini-batch's update started from; no extra forward pass",
     "train_cost": "C + (λ/2n)Σ‖w‖² on the whole training split after the epoch (measure = \"full\" only)",
     "train_accuracy": "accuracy on the whole training split after the epoch (measure = \"full\" only)",
     "validation_cost": "C + (λ/2n)Σ‖w‖² on the whole validation split after the epoch",

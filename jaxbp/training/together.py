@@ -36,7 +36,7 @@ def train(config: TrainConfig, data: Dataset, *, callbacks: Sequence[Callback] =
     test_cost, test_accuracy, epoch_seconds, and per layer l the ``diagnostics`` mean_abs_delta_l,
     saturated_fraction_l, low_activation_fraction_l} to the history (the validation ones are None when the
     validation split is empty; with ``measure="full"`` also train_cost and train_accuracy) and calls every
-    callback with that dict. ``loop.METRIC_MEANINGS`` says what each number is: the costs include the L2
+    callback with that dict. ``metrics.METRIC_MEANINGS`` says what each number is: the costs include the L2
     term (the cost being minimised); the running ones are means over the epoch's mini-batches."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
