@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests use: the real Fashion-MNIST and the browser of the MLflow UI test.
-TEST_PACKAGES := dataset-fashion-mnist:/usr/share/datasets/fashion-mnist chromium:/usr/bin/chromium
+# Debian packages the tests use: the real Fashion-MNIST, the browser of the MLflow UI test, and PostgreSQL for
+# the team server's tests (pg_ctlcluster comes with the server, not with the client packages).
+TEST_PACKAGES := dataset-fashion-mnist:/usr/share/datasets/fashion-mnist chromium:/usr/bin/chromium \
+    postgresql:/usr/bin/pg_ctlcluster
 
 .PHONY: demo test lint test-packages bench clean
 

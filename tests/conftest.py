@@ -27,3 +27,16 @@ def small():
     from helpers import problem
 
     return problem([4, 5, 3])
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A running PostgreSQL cluster of the test module's own (services/postgres/dev-cluster.sh in a temporary
+    folder, on a free port: each xdist worker gets its own), stopped and removed after the module. Skipped naming
+    Debian's ``postgresql`` where its binaries are missing; a failure under CI=true."""
+    from postgres import Cluster, require_postgres
+
+    require_postgres()
+    cluster = Cluster.init()
+    yield cluster
+    cluster.close()

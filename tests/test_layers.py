@@ -12,9 +12,9 @@ ORDER = ("core", "training", "sweeps", "app")
 THIRD_PARTY = {  # what each layer may import beyond the standard library and the layers below it
     "core": {"jax", "numpy"},
     "training": {"jax", "numpy", "optax", "flax", "sklearn"},
-    "sweeps": {"jax", "numpy", "optax", "mlflow", "matplotlib", "ray", "optuna", "cmaes"},
-    "app": {"jax", "mlflow", "rich", "typer"},
-}
+    "sweeps": {"jax", "numpy", "optax", "mlflow", "matplotlib", "ray", "optuna", "cmaes", "sqlalchemy"},
+    "app": {"jax", "mlflow", "rich", "typer", "sqlalchemy", "alembic"},
+}  # sqlalchemy and alembic: MLflow's own, for its database stores (checked, migrated)
 
 
 def imports(path: Path) -> set[str]:
