@@ -1,7 +1,7 @@
 """The ``jaxbp`` command line: parses options and calls the library; nothing else lives here.
 
-What it is for: ``jaxbp gradcheck | train | evaluate | sweep | ui | batch``; bad input becomes one line on
-stderr and exit status 2.
+What it is for: ``jaxbp gradcheck | train | evaluate | sweep | ui | batch | plot | server | migrate-store``; bad
+input becomes one line on stderr and exit status 2.
 What it is not: no maths, no training logic; every number printed comes from a library function.
 """
 
@@ -157,7 +157,7 @@ def evaluate(
 @app.command()
 def sweep(
     spec: Path = typer.Argument(..., help="A sweep spec (TOML), e.g. experiments/quickstart.toml."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here); a server with users reads $MLFLOW_TRACKING_USERNAME and $MLFLOW_TRACKING_PASSWORD."),
     resume: bool = typer.Option(False, "--resume", help="Finish the newest sweep of this spec: keep its finished configs, train only the rest (a finished sweep is shown, not rerun)."),
     port: int = typer.Option(5000, help="Port of `jaxbp ui` used in the printed URLs."),
     executor: str = typer.Option("local", help="local (this process) or ray (one Ray task per group of configs)."),
@@ -179,7 +179,7 @@ def sweep(
 @app.command()
 def batch(
     specs: list[Path] = typer.Argument(..., help="Sweep specs (TOML), run one after another in this order."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store for every spec (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store for every spec (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here); a server with users reads $MLFLOW_TRACKING_USERNAME and $MLFLOW_TRACKING_PASSWORD."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Run the other specs when one is invalid or fails (default: stop, and skip the rest)."),
     resume: bool = typer.Option(False, "--resume", help="Run each spec as jaxbp sweep --resume: finish its unfinished sweep (a finished one is reported, not rerun)."),
     log_dir: Path = typer.Option(Path("batch-logs"), help="One log per spec, <log-dir>/<spec stem>.log: progress, ranked table, timings or the error."),
@@ -196,7 +196,7 @@ def batch(
 @app.command()
 def plot(
     run_id: str = typer.Argument(..., help="A config's child run id (as in results.csv or the MLflow UI)."),
-    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here); a server with users reads $MLFLOW_TRACKING_USERNAME and $MLFLOW_TRACKING_PASSWORD."),
     output: Optional[Path] = typer.Option(None, help="The PNG to write (default: <run id>.png here)."),
     log: bool = typer.Option(False, "--log", help="Also attach it to the run as learning_curves.png (the UI shows it)."),
 ):
@@ -226,6 +226,18 @@ def server(ctx: typer.Context):
     from jaxbp.app.server import main as server_main
 
     raise typer.Exit(server_main(ctx.args))
+
+
+@app.command("migrate-store")
+def migrate_store(
+    src: str = typer.Argument(..., help="The store to copy, e.g. sqlite:///mlflow-server/mlflow.db or the .db file itself (stop its server first)."),
+    dst: str = typer.Argument(..., help="An empty database, e.g. postgresql+psycopg://mlflow@127.0.0.1:5432/mlflow (its password from $PGPASSFILE)."),
+):
+    """Copy an MLflow tracking store into another database, e.g. SQLite into PostgreSQL: every experiment, run,
+    param, metric history and tag, ids included, in one transaction. The artifacts stay where they are."""
+    from jaxbp.app.migrate import run_migrate
+
+    raise typer.Exit(run_migrate(src, dst))
 
 
 def _validation(value: float | None) -> int | float | None:

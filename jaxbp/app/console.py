@@ -114,13 +114,14 @@ class SweepProgress:
         self.configs = self.epochs = None
 
     def __enter__(self) -> SweepProgress:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.configs is not None:
+            self.progress.stop()
 
     def start(self, n_configs: int, done: int) -> None:
+        self.progress.start()  # only now: an error before training (a refused login) stays one line on stderr
         self.configs = self.progress.add_task("configs", total=n_configs, completed=done,
                                               note=f"{done} already done" if done else "")
 

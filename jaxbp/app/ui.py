@@ -22,24 +22,28 @@ from jaxbp.sweeps.tracking import KIND, Tracker, compare_url, experiment_url, ru
 
 
 def server_command(uri: str, host: str, port: int, *, workers: int = 1, artifacts_destination: str | None = None,
-                   allowed_hosts: str | None = None, cors_allowed_origins: str | None = None) -> list[str]:
+                   allowed_hosts: str | None = None, cors_allowed_origins: str | None = None,
+                   app_name: str | None = None) -> list[str]:
     """The ``mlflow server`` command line for store ``uri`` on ``host:port``; the keyword options are passed
-    through as ``--workers``, ``--artifacts-destination``, ``--allowed-hosts``, ``--cors-allowed-origins``."""
+    through as ``--workers``, ``--artifacts-destination``, ``--allowed-hosts``, ``--cors-allowed-origins`` and
+    ``--app-name`` (e.g. ``basic-auth``)."""
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host,
                "--port", str(port), "--workers", str(workers)]
     for flag, value in (("--artifacts-destination", artifacts_destination), ("--allowed-hosts", allowed_hosts),
-                        ("--cors-allowed-origins", cors_allowed_origins)):
+                        ("--cors-allowed-origins", cors_allowed_origins), ("--app-name", app_name)):
         if value:
             command += [flag, str(value)]
     return command
 
 
-def start_server(uri: str, *, host: str = "127.0.0.1", port: int = 5000, log=None, cwd=None,
+def start_server(uri: str, *, host: str = "127.0.0.1", port: int = 5000, log=None, cwd=None, env=None,
                  **options) -> subprocess.Popen:
     """Start ``mlflow server`` for ``uri`` (job execution off: ~10 s to start instead of ~30 s). Artifacts
     logged through it go to ``mlartifacts/`` in ``cwd`` unless ``artifacts_destination`` says otherwise;
-    ``options`` are ``server_command``'s keywords."""
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    ``env`` changes its environment (a value None removes the variable); ``options`` are ``server_command``'s
+    keywords."""
+    changes = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})}
+    env = {k: v for k, v in {**os.environ, **changes}.items() if v is not None}
     return subprocess.Popen(server_command(uri, host, port, **options), env=env, stdout=log or subprocess.DEVNULL,
                             cwd=cwd, stderr=subprocess.STDOUT if log else subprocess.DEVNULL, start_new_session=True)
 

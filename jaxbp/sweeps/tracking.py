@@ -1,8 +1,9 @@
 """MLflow tracking of sweeps: where results go, and the layout users read in the MLflow UI.
 
 What it is for: resolving the tracking URI (argument, ``MLFLOW_TRACKING_URI``, else SQLite ``mlflow.db`` in
-the working directory) and checking it is reachable before any training; one parent run per sweep and one
-nested child run per config, each logged in a few ``log_batch`` calls; finding an unfinished sweep again.
+the working directory) and checking it is reachable, and lets this user in, before any training (a refusal,
+HTTP 401 or 403, is one ``TrackingRefused`` line); one parent run per sweep and one nested child run per
+config, each logged in a few ``log_batch`` calls; finding an unfinished sweep again.
 What it is not: no training, no plots (see ``plots``), no retry policy beyond MLflow's own (see ``run`` and
 ``recorder``).
 
@@ -22,17 +23,23 @@ import json
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from jaxbp.sweeps.health import health_problem
+from jaxbp.sweeps.database import check_database, display_uri
+from jaxbp.sweeps.health import USER, health_problem, login_problem
 from jaxbp.training.metrics import describe
 
 # MLflow's HTTP client retries for minutes by default; a sweep wants to know sooner (it keeps results itself).
+# MLflow also prints a "View run" link on stdout when a run ends, fetching the run again to do so: one request
+# per config for lines that would break the progress bars (the sweep prints its own links at the end).
 # Set (unless the user set them) when a Tracker for a server is made, read by MLflow at each request.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 KIND, SPEC_HASH, INDEX, CONFIG_HASH = "jaxbp.kind", "jaxbp.spec_hash", "jaxbp.config_index", "jaxbp.config_hash"
 SWEEP_STATUS, EPOCHS = "jaxbp.sweep_status", "jaxbp.epochs"  # EPOCHS: how many epochs a config ran
@@ -53,19 +60,44 @@ def resolve_uri(tracking_uri: str | None = None) -> str:
 
 def check_reachable(uri: str) -> None:
     """Refuse, in one line, a store that cannot be used: an HTTP server that does not answer /health, a
-    SQLite file in a folder that does not exist, or an unknown scheme."""
+    SQLite file in a folder that does not exist, a PostgreSQL database that does not take a connection (see
+    ``database.check_database``; the password is never shown), or an unknown scheme."""
     if uri.startswith(("http://", "https://")):
         if problem := health_problem(uri):
             raise ValueError(f"tracking server {uri} is unreachable ({problem}); start one with `jaxbp ui` "
                              f"or pass another --tracking-uri")
+        if problem := login_problem(uri):  # /health needs no login: one read of the REST API with ours
+            raise TrackingRefused(problem)
         return
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).expanduser().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise ValueError(f"tracking store {uri}: folder {folder} does not exist or is not writable")
         return
-    if not uri.startswith(("postgresql", "mysql", "mssql", "databricks", "file:")):
-        raise ValueError(f"tracking URI {uri!r} is not one MLflow knows; use sqlite:///path.db or http://host:port")
+    if uri.startswith("postgresql"):
+        check_database(uri)
+        return
+    if not uri.startswith(("mysql", "mssql", "databricks", "file:")):
+        raise ValueError(f"tracking URI {display_uri(uri)!r} is not one MLflow knows; use sqlite:///path.db or http://host:port")
+
+
+class TrackingRefused(ValueError):
+    """The tracking server refused this user (HTTP 401 or 403): one line; nothing was trained."""
+
+
+@contextmanager
+def refusals(uri: str, doing: str):
+    """Turn MLflow's error for an HTTP 401 or 403 while ``doing`` something into one ``TrackingRefused`` line."""
+    try:
+        yield
+    except MlflowException as err:
+        status = err.get_http_status_code()
+        if status not in (401, 403):
+            raise
+        user = os.environ.get(USER)
+        raise TrackingRefused(f"tracking server {uri} does not let {f'user {user!r}' if user else 'this client'} "
+                              f"{doing} (HTTP {status}): ask an admin for EDIT on that experiment "
+                              "(services/tracking/README.md)") from None
 
 
 def artifact_root(uri: str) -> str | None:
@@ -106,12 +138,17 @@ class Tracker:
         if uri.startswith(("http://", "https://")):
             for name, value in HTTP_DEFAULTS.items():
                 os.environ.setdefault(name, value)
-        self.client = MlflowClient(uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND: MODEL_TRAINING})
-        if found and EXPERIMENT_KIND not in found.tags:  # made by an older jaxbp: a model-training one too
-            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+        self.client, self.experiment = MlflowClient(uri), experiment
+        with refusals(uri, f"use experiment {experiment!r}"):
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+                experiment, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND: MODEL_TRAINING})
+            if found and EXPERIMENT_KIND not in found.tags:  # made by an older jaxbp or an admin: model training
+                try:
+                    self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+                except MlflowException as err:  # a reader may not tag it (a writer will): it learns why below
+                    if err.get_http_status_code() != 403:
+                        raise
 
     def log(self, run_id: str, *, params: dict | None = None, metrics=(), tags: dict | None = None) -> None:
         """Everything in as few ``log_batch`` calls as MLflow's limits allow."""
@@ -124,8 +161,9 @@ class Tracker:
                                   params=params[i * MAX_PARAMS:(i + 1) * MAX_PARAMS], tags=tags if i == 0 else [])
 
     def start_parent(self, name: str, digest: str, params: dict, spec_path: Path) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=name,
-                                     tags={KIND: "sweep", SPEC_HASH: digest, SWEEP_STATUS: "running"})
+        with refusals(self.uri, f"create runs in experiment {self.experiment!r}"):
+            run = self.client.create_run(self.experiment_id, run_name=name,
+                                         tags={KIND: "sweep", SPEC_HASH: digest, SWEEP_STATUS: "running"})
         self.log(run.info.run_id, params=params)
         self.client.log_artifact(run.info.run_id, str(spec_path))
         return run.info.run_id
