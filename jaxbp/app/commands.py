@@ -161,7 +161,7 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
             result = run_sweep(spec, tracking_uri, resume=resume, progress=progress, ui_base=f"http://127.0.0.1:{port}",
                                executor=runner)
     except SweepIncomplete as err:
-        console.print(f"[red]{err}[/]")
+        console.print(f"[red]{err}[/]", soft_wrap=True)  # one line, however narrow the terminal
         return 1
     console.print(sweep_table(result, spec.metric))
     console.print(sweep_timing(result))
@@ -196,9 +196,13 @@ def run_plot(run_id: str, tracking_uri, output: Path, *, log: bool) -> None:
 def run_ui(tracking_uri, host: str, port: int) -> int:
     """``jaxbp ui``: serve the store with ``mlflow server`` until Ctrl-C."""
     quiet_libraries()
+    from jaxbp.app.server import is_loopback
     from jaxbp.app.ui import latest_sweep_urls, start_server, stop_on_sigterm, stop_server, wait_healthy
     from jaxbp.sweeps.tracking import check_reachable, resolve_uri
 
+    if not is_loopback(host):  # no users and passwords here: a shared server is `jaxbp server --auth`
+        raise ValueError(f"jaxbp ui serves this machine only, --host {host} is not loopback: share a store with "
+                         "`jaxbp server --auth` (services/tracking/README.md)")
     uri = resolve_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise ValueError(f"{uri} is already a tracking server: open it in a browser")

@@ -20,13 +20,14 @@ from jaxbp.sweeps.boundaries import sweep_boundaries
 from jaxbp.sweeps.contracts import Executor, Progress, Row
 from jaxbp.sweeps.executors.local import LocalExecutor
 from jaxbp.sweeps.explain_best import explain_best
+from jaxbp.sweeps.health import what_failed
 from jaxbp.sweeps.recorder import Recorder
 from jaxbp.sweeps.results import ranked_rows, summary_figures, write_csv
 from jaxbp.sweeps.search import make_search
 from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
 from jaxbp.sweeps.spec import SweepSpec, check_explain_example, expand, load_spec
 from jaxbp.sweeps.spool import Spool
-from jaxbp.sweeps.tracking import Tracker, check_reachable, compare_url, resolve_uri, runs_url
+from jaxbp.sweeps.tracking import Tracker, TrackingRefused, check_reachable, compare_url, resolve_uri, runs_url
 from jaxbp.training.chunks import chunk_size, split
 from jaxbp.training.data import load_dataset
 from jaxbp.training.together import group_key
@@ -96,8 +97,12 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
         spec_file = spool.root / "spec.toml"
         spec_file.parent.mkdir(parents=True)
         spec_file.write_text(spec.source or json.dumps({"name": spec.name}))
-        parent = tracker.start_parent(f"{spec.name} sweep", spec.digest,
-                                      _parent_params(spec, len(items) or spec.search.get("trials")), spec_file)
+        try:
+            parent = tracker.start_parent(f"{spec.name} sweep", spec.digest,
+                                          _parent_params(spec, len(items) or spec.search.get("trials")), spec_file)
+        except TrackingRefused:  # a user who may read but not write: nothing of this sweep stays behind
+            spool.clear()
+            raise
     recorder = Recorder(tracker, parent, spool, done, progress)
     for record in spool.pending():  # results of an earlier, interrupted session: logged, not retrained
         recorder.log(record)
@@ -118,14 +123,11 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
         unfinished = (executor or LocalExecutor()).run(spec, items, groups, data, recorder, progress)
     training = time.perf_counter() - start
     recorder.wait()
+    recorder.settle()
     if recorder.failure is not None:
-        recorder.retry()
-    if recorder.failure is not None:
-        failure = recorder.failure
         raise TrackingUnavailable(
-            f"tracking store {uri} stopped answering ({type(failure).__name__}: {str(failure)[:200]}); "
-            f"{len(spool.pending())} finished configs are kept in {spool.root}: run the same sweep with "
-            f"--resume when it is back to log them without retraining")
+            f"{what_failed(uri, recorder.failure)}; {len(spool.pending())} finished configs are kept in "
+            f"{spool.root}: run the same sweep with --resume once it is fixed, to log them without retraining")
     if unfinished:
         raise SweepIncomplete(f"{len(unfinished)} of {len(items)} configs did not finish (their workers were "
                               f"lost); the others are logged under parent run {parent}: run the same sweep with "
