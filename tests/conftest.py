@@ -3,9 +3,19 @@
 
 import os
 import tempfile
+from pathlib import Path
 
-import jax
-import pytest
+# JAX's persistent compilation cache, for this process and every `jaxbp` subprocess a test starts (set before JAX
+# is imported): a program compiled once in a run (a sweep, then its --resume; the same spec in several tests) is
+# loaded, not compiled again. The executables are XLA's own, so results are the same bit for bit; the folder is
+# git-ignored and `make clean` removes it.
+CACHE = Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax-compilation-cache"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # the sizes a sweep's groups are split into are measured once per machine and cached (jaxbp.training.chunks): in
 # the tests, in a folder of this run's own, never the user's ~/.cache

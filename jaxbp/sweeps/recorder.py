@@ -143,14 +143,7 @@ class Recorder:
             self.log(record)
 
     def settle(self) -> None:
-        """If logging failed in this session: one more try for what the spool holds and, once everything is
-        logged, delete the children that the failed attempts left half-logged (a child created before the store
-        went away), so that each config is there once. A failure here is kept in ``failure`` as any other."""
-        if not self.failed:
-            return
-        self.retry()
-        if self.failure is None:
-            try:
-                self.tracker.finished_children(self.parent)
-            except Exception as err:
-                self.failure = err
+        """If logging failed in this session: one more try for what the spool holds. (What the failed attempts
+        left half-logged is deleted when the sweep concludes, see ``run.conclude``.)"""
+        if self.failed:
+            self.retry()

@@ -16,6 +16,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from mlflow.exceptions import MlflowException
+
 from jaxbp.sweeps.boundaries import sweep_boundaries
 from jaxbp.sweeps.contracts import Executor, Progress, Row
 from jaxbp.sweeps.executors.local import LocalExecutor
@@ -63,6 +65,26 @@ def _parent_params(spec: SweepSpec, n_configs: int) -> dict:
               **{f"axis.{k}": json.dumps(v) for k, v in spec.sweep.items()},
               **{f"search.{k}": json.dumps(v) for k, v in spec.search.items()}}
     return {k: (v[:500] if isinstance(v, str) else v) for k, v in params.items()}  # MLflow caps param values
+
+
+def conclude(spec, tracker, parent: str, recorder, data, folder, searched, seconds: dict) -> list[Row]:
+    """The sweep's last MLflow calls, once every config is logged: delete the children that are not complete
+    (left half-logged by a failed attempt, or created twice by a request that timed out at the client but not at
+    the server), rank the others, draw the figures, finish the parent run."""
+    start = time.perf_counter()
+    tracker.finished_children(parent)
+    rows = ranked_rows(tracker, parent, spec)
+    artifacts = [write_csv(rows, spec.metric, folder / "results.csv"), *searched,
+                 *summary_figures(spec, rows, recorder.histories, tracker, folder),
+                 *sweep_boundaries(spec, rows, tracker.client, data, folder),
+                 *explain_best(spec, rows, tracker.client, data, folder)]
+    seconds["plotting"] = time.perf_counter() - start
+    start = time.perf_counter()
+    best = rows[0] if rows and rows[0].value is not None else None
+    tracker.finish_parent(parent, best_run_id=best and best.run_id, metric=spec.metric,
+                          best=best and best.value, artifacts=artifacts)
+    seconds["logging"] += time.perf_counter() - start
+    return rows
 
 
 def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, progress: Progress | None = None,
@@ -133,18 +155,12 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
                               f"lost); the others are logged under parent run {parent}: run the same sweep with "
                               f"--resume to train only the missing ones")
     seconds = {"training": training, **recorder.seconds}
-    start = time.perf_counter()
-    rows = ranked_rows(tracker, parent, spec)
-    artifacts = [write_csv(rows, spec.metric, spool.root / "results.csv"), *searched,
-                 *summary_figures(spec, rows, recorder.histories, tracker, spool.root),
-                 *sweep_boundaries(spec, rows, tracker.client, data, spool.root),
-                 *explain_best(spec, rows, tracker.client, data, spool.root)]
-    seconds["plotting"] = time.perf_counter() - start
-    start = time.perf_counter()
-    best = rows[0] if rows and rows[0].value is not None else None
-    tracker.finish_parent(parent, best_run_id=best and best.run_id, metric=spec.metric,
-                          best=best and best.value, artifacts=artifacts)
-    seconds["logging"] += time.perf_counter() - start
+    try:
+        rows = conclude(spec, tracker, parent, recorder, data, spool.root, searched, seconds)
+    except MlflowException as err:  # the store went away once every config was logged
+        raise TrackingUnavailable(f"{what_failed(uri, err)}; every config is logged under parent run {parent}: "
+                                  f"run the same sweep with --resume once it is fixed, to rank them and finish "
+                                  f"the sweep") from None
     seconds["total"] = time.perf_counter() - began
     spool.clear()
     return SweepResult(uri, tracker.experiment_id, parent, rows,

@@ -18,8 +18,8 @@ from postgres import JAXBP, Launcher
 pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.slow]
 
 # 9 configs in 3 groups (one per width): the first group is logged while the others still train
-XOR = ('name = "{name}"\ndataset = "xor"\n[base]\nsizes = [2, 4, 2]\nepochs = 30\nbatch_size = 4\n'
-       '[sweep]\neta = [0.5, 1.0, 2.0]\nhidden = [[4], [6], [8]]\n')
+SPEC = ('name = "{name}"\ndataset = "digits"\n[base]\nsizes = [64, 8, 10]\nepochs = 3\nbatch_size = 20\n'
+        '[sweep]\neta = [0.5, 1.0, 2.0]\nhidden = [[6], [8], [10]]\n')
 LOGGED = sa.text(
     "select p.value, i.value, count(m.step) from runs r "
     "join tags p on p.run_uuid = r.run_uuid and p.key = 'mlflow.parentRunId' "
@@ -119,7 +119,7 @@ def test_a_tracking_server_restarted_mid_sweep(postgres, tmp_path, how):
     database = f"restart_{how.lower()}"
     postgres.create_database(database)
     spec, env = tmp_path / "restart.toml", sweep_env(tmp_path, postgres)
-    spec.write_text(XOR.format(name="restart"))
+    spec.write_text(SPEC.format(name="restart"))
     team = server(postgres, database, tmp_path)
     args = [JAXBP, "sweep", str(spec), "--tracking-uri", team.url]
     sweep = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -134,14 +134,14 @@ def test_a_tracking_server_restarted_mid_sweep(postgres, tmp_path, how):
         finish_or_resume(sweep, args, env)
     finally:
         assert team.stopped_cleanly()
-    each_once(postgres, database, sweeps=1, configs=9, epochs=30)
+    each_once(postgres, database, sweeps=1, configs=9, epochs=3)
 
 
 def test_postgres_restarted_mid_sweep(postgres, tmp_path):
     database = "pgrestart"
     postgres.create_database(database)
     spec, env = tmp_path / "pg.toml", sweep_env(tmp_path, postgres)
-    spec.write_text(XOR.format(name="pgrestart"))
+    spec.write_text(SPEC.format(name="pgrestart"))
     team = server(postgres, database, tmp_path)
     try:
         args = [JAXBP, "sweep", str(spec), "--tracking-uri", team.url]
@@ -151,7 +151,7 @@ def test_postgres_restarted_mid_sweep(postgres, tmp_path):
         finish_or_resume(sweep, args, env)
     finally:
         assert team.stopped_cleanly()
-    each_once(postgres, database, sweeps=1, configs=9, epochs=30)
+    each_once(postgres, database, sweeps=1, configs=9, epochs=3)
 
 
 def mount_small(folder: Path, size: str) -> None:
