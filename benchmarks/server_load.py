@@ -297,12 +297,14 @@ def measure(args, work: Path) -> dict:
     print(machine_header(), flush=True)
     template = work / "template"
     start = time.perf_counter()
-    finished = reuse_template(template) if (template / "spec.toml").exists() else train_template(template)
+    reused = (template / "spec.toml").exists()
+    finished = reuse_template(template) if reused else train_template(template)
     configs, epochs = len(finished), spec.base["epochs"]
     offsets = {str(i): t for i, t in enumerate(finished)}  # record index = position (pending() is by index)
-    print(f"replayed sweep: {SPEC.name} narrowed, {configs} configs × {epochs} epochs, trained here in "
-          f"{time.perf_counter() - start:.0f} s; its configs finished over {max(finished):.1f} s "
-          f"(paced replay: {max(finished) / args.speed:.1f} s per client)\n", flush=True)
+    trained = "reused from --work" if reused else f"trained here in {time.perf_counter() - start:.0f} s"
+    print(f"replayed sweep: {SPEC.name} narrowed, {configs} configs × {epochs} epochs ({trained}); its configs "
+          f"finished over {max(finished):.1f} s (paced replay: {max(finished) / args.speed:.1f} s per client)\n",
+          flush=True)
     results = {"header": machine_header(), "configs": configs, "epochs": epochs, "speed": args.speed,
                "workers": args.workers, "pace_seconds": max(finished), "rows": []}
     for store in args.stores:
@@ -356,7 +358,7 @@ def report(results: dict) -> None:
     for r in results["rows"]:
         print(f"| {r['store']} | {r['load']} | {r['P']} | {r['rps']:.1f} | {r['log_batch_p50_ms']:.1f} | "
               f"{r['log_batch_p95_ms']:.1f} | {r['all_p95_ms']:.1f} | {sum(r['failed'].values())} | "
-              f"{'yes' if r['complete'] else 'NO: ' + _shorten(r['problem'].split('; '))} |")
+              f"{'yes' if r['complete'] else 'NO: ' + r['problem']} |")
     for store in ("postgresql", "sqlite"):
         paced = {r["P"]: r for r in results["rows"] if r["store"] == store and r["load"] == "paced"}
         if 1 in paced and GOAL_P in paced:
