@@ -143,6 +143,7 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
     from jaxbp.sweeps.run import SweepIncomplete, run_sweep
     from jaxbp.sweeps.search.settings import ADAPTIVE, in_process_only
     from jaxbp.sweeps.spec import load_spec
+    from jaxbp.sweeps.tracking import resolve_uri
 
     spec = load_spec(spec_path)
     quiet_libraries()
@@ -156,10 +157,12 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
     console = Console()
     if not console.is_terminal:
         console.width = max(console.width, 140)  # a log or a pipe: the ranked table keeps its columns whole
+    uri = resolve_uri(tracking_uri)
+    served = uri.startswith(("http://", "https://"))  # a tracking server: its own UI is where to look
     try:
         with SweepProgress() as progress:
-            result = run_sweep(spec, tracking_uri, resume=resume, progress=progress, ui_base=f"http://127.0.0.1:{port}",
-                               executor=runner)
+            result = run_sweep(spec, uri, resume=resume, progress=progress, executor=runner,
+                               ui_base=uri.rstrip("/") if served else f"http://127.0.0.1:{port}")
     except SweepIncomplete as err:
         console.print(f"[red]{err}[/]", soft_wrap=True)  # one line, however narrow the terminal
         return 1
@@ -168,8 +171,8 @@ def run_sweep_command(spec_path, tracking_uri, resume: bool, port: int, executor
     ui = "jaxbp ui" + ("" if result.tracking_uri.endswith(f"{Path.cwd() / 'mlflow.db'}") else
                        f" --tracking-uri {result.tracking_uri}") + ("" if port == 5000 else f" --port {port}")
     console.print(f"parent run {result.parent_run_id} in {result.tracking_uri}")
-    console.print(f"browse it: [bold]{ui}[/]  then open\n{result.runs_url}\ncompare view: {result.compare_url}",
-                  soft_wrap=True)
+    how = "open" if served else f"[bold]{ui}[/]  then open"
+    console.print(f"browse it: {how}\n{result.runs_url}\ncompare view: {result.compare_url}", soft_wrap=True)
     return 0
 
 

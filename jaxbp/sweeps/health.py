@@ -31,10 +31,12 @@ def health_problem(url: str, timeout: float = 5.0) -> str | None:
 
 
 def server_version(url: str, timeout: float = 5.0) -> str:
-    """The MLflow version a healthy server at ``url`` reports (``/version``), or "unknown"."""
+    """The MLflow version a healthy server at ``url`` reports (``/version``), or why it is not known."""
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/version", timeout=timeout) as response:
             return response.read().decode().strip()
+    except urllib.error.HTTPError as err:
+        return "version not shown without a login" if err.code == 401 else "unknown"
     except (urllib.error.URLError, OSError):
         return "unknown"
 

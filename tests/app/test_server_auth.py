@@ -26,6 +26,7 @@ from jaxbp.app.batch import run_batch
 from jaxbp.app.cli import main as jaxbp
 from jaxbp.app.server import main, parser
 from jaxbp.sweeps.executors.local import LocalExecutor
+from jaxbp.sweeps.health import server_version
 from jaxbp.sweeps.spec import load_spec
 from jaxbp.sweeps.spool import Spool
 
@@ -109,6 +110,7 @@ def test_an_unauthenticated_request_gets_401_and_health_stays_open(server):
     assert status_of(api, "Basic " + b64encode(b"alice:not-her-password").decode()) == 401
     assert status_of(api, "Basic " + b64encode(f"alice:{USERS['alice']}".encode()).decode()) == 200
     assert status_of(f"{url}/health") == 200
+    assert server_version(url) == "version not shown without a login"  # what `jaxbp server --check` then says
     assert f"MLflow tracking server ready: {url}" in server["printed"]
     assert "basic-auth: admin 'admin', default permission NO_PERMISSIONS" in server["printed"]
 

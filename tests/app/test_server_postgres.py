@@ -51,10 +51,17 @@ def server(postgres, tmp_path_factory):
 def swept(server, postgres, tmp_path_factory):
     """A sweep logged through the server: the id of its parent run."""
     folder = tmp_path_factory.mktemp("pg-sweep")
-    sweep("team-pg", server.url, folder, postgres.env)
+    server.sweep_output = sweep("team-pg", server.url, folder, postgres.env).stdout
     with postgres.engine().connect() as db:
         return db.execute(sa.text("SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
                                   "WHERE t.key = 'jaxbp.kind' AND t.value = 'sweep'")).scalar_one()
+
+
+def test_the_sweep_points_at_the_servers_own_ui_and_prints_no_mlflow_lines(server, swept):
+    out = server.sweep_output
+    assert f"parent run {swept} in {server.url}" in out and "browse it: open\n" in out  # no `jaxbp ui` for a server
+    assert f"\n{server.url}/#/experiments/" in out and f"compare view: {server.url}/#/compare-runs" in out
+    assert "View run" not in out and "View experiment" not in out  # MLflow's own links, one per run, are off
 
 
 def children(db, parent: str) -> dict[str, str]:
