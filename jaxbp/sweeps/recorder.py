@@ -71,7 +71,6 @@ class Recorder:
                  progress: Progress | None):
         self.tracker, self.parent, self.spool, self.done, self.progress = tracker, parent, spool, done, progress
         self.pool, self.futures, self.failure, self.histories = ThreadPoolExecutor(1), [], None, {}
-        self.failed = False  # whether logging failed at some point of this session
         self.statuses: dict[int, str] = {}  # how each config seen in this session ended
         self.seconds = {"logging": 0.0, "finishing": 0.0}
 
@@ -104,7 +103,7 @@ class Recorder:
                 self.done[index] = self.tracker.log_child(self.parent, record["name"], record,
                                                           self.spool.artifacts(index))
             except Exception as err:  # the store went away: keep the spool, stop trying until retry()
-                self.failure, self.failed = err, True
+                self.failure = err
             self.seconds["logging"] += time.perf_counter() - start
         if index in self.done:
             self.spool.remove(index)
@@ -141,9 +140,3 @@ class Recorder:
         self.failure = None
         for record in self.spool.pending():
             self.log(record)
-
-    def settle(self) -> None:
-        """If logging failed in this session: one more try for what the spool holds. (What the failed attempts
-        left half-logged is deleted when the sweep concludes, see ``run.conclude``.)"""
-        if self.failed:
-            self.retry()

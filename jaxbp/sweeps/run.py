@@ -145,7 +145,8 @@ def run_sweep(spec, tracking_uri: str | None = None, *, resume: bool = False, pr
         unfinished = (executor or LocalExecutor()).run(spec, items, groups, data, recorder, progress)
     training = time.perf_counter() - start
     recorder.wait()
-    recorder.settle()
+    if recorder.failure is not None:  # one more try for what the spool holds
+        recorder.retry()
     if recorder.failure is not None:
         raise TrackingUnavailable(
             f"{what_failed(uri, recorder.failure)}; {len(spool.pending())} finished configs are kept in "
