@@ -76,9 +76,12 @@ FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 def require_package(path: str, package: str) -> None:
     """Skip the calling test, naming the Debian ``package`` to install, when ``path`` is missing; under
     ``CI=true`` fail instead, so that CI never passes without the browser or the real data."""
-    if Path(path).exists():
-        return
-    why = f"needs Debian's {package} ({path} is missing): apt-get install {package}, or run `make test` as root"
+    if not Path(path).exists():
+        cannot(f"needs Debian's {package} ({path} is missing): apt-get install {package}, or run `make test` as root")
+
+
+def cannot(why: str) -> None:
+    """Skip the calling test, saying ``why`` it cannot run here; under ``CI=true``, where every test runs, fail."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {why}", pytrace=False)
     pytest.skip(why)
