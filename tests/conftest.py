@@ -1,7 +1,9 @@
 """Test set-up: JAX runs in its default float32; a test marked ``x64`` (or a module with
 ``pytestmark = pytest.mark.x64``) runs with 64-bit types enabled, and only for its own duration."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,8 +20,11 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 # the sizes a sweep's groups are split into are measured once per machine and cached (jaxbp.training.chunks): in
-# the tests, in a folder of this run's own, never the user's ~/.cache
-os.environ.setdefault("JAXBP_CACHE", tempfile.mkdtemp(prefix="jaxbp-cache-"))
+# the tests, in a folder of this run's own (made by the process that starts the run, xdist's workers inherit
+# it), never the user's ~/.cache, and removed when that process ends
+if "JAXBP_CACHE" not in os.environ:
+    os.environ["JAXBP_CACHE"] = tempfile.mkdtemp(prefix="jaxbp-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAXBP_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

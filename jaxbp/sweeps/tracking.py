@@ -28,6 +28,8 @@ from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from jaxbp.sweeps.database import check_database, display_uri
@@ -160,12 +162,17 @@ class Tracker:
             self.client.log_batch(run_id, metrics=metrics[i * MAX_METRICS:(i + 1) * MAX_METRICS],
                                   params=params[i * MAX_PARAMS:(i + 1) * MAX_PARAMS], tags=tags if i == 0 else [])
 
+    def artifacts(self, run) -> ArtifactRepository:
+        """The artifact store of a run just created: from its own artifact URI, without asking the server for
+        the run again (``MlflowClient.log_artifact`` would: one request less per config)."""
+        return get_artifact_repository(run.info.artifact_uri, tracking_uri=self.uri)
+
     def start_parent(self, name: str, digest: str, params: dict, spec_path: Path) -> str:
         with refusals(self.uri, f"create runs in experiment {self.experiment!r}"):
             run = self.client.create_run(self.experiment_id, run_name=name,
                                          tags={KIND: "sweep", SPEC_HASH: digest, SWEEP_STATUS: "running"})
         self.log(run.info.run_id, params=params)
-        self.client.log_artifact(run.info.run_id, str(spec_path))
+        self.artifacts(run).log_artifact(str(spec_path))
         return run.info.run_id
 
     def latest_parent(self, digest: str) -> tuple[str, bool] | None:
@@ -229,8 +236,9 @@ class Tracker:
             ("grad_agreement_start", record["grad_agreement_start"], 0),
             ("grad_agreement_end", record["grad_agreement_end"], 0))]
         self.log(run_id, params=config_params(record["config"]), metrics=history_metrics(record["history"]) + extra)
+        repository = self.artifacts(run)
         for path in artifacts:
-            self.client.log_artifact(run_id, str(path))
+            repository.log_artifact(str(path))
         self.client.set_terminated(run_id, "FINISHED", end_time=int(ended * 1000))
         return run_id
 

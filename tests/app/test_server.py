@@ -84,6 +84,34 @@ def test_a_batch_through_the_server_keeps_its_artifacts_in_the_destination(serve
     assert f"compare view: {url}/#/compare-runs" in entry.log.read_text()
 
 
+def test_a_config_is_logged_in_four_requests_with_its_checkpoint_in_the_destination(server, tmp_path, monkeypatch):
+    """create the run, one log_batch, one upload per artifact, set it finished: the run is not fetched again."""
+    import requests
+
+    from jaxbp.sweeps.tracking import Tracker
+
+    proc, port, data, _ = server
+    tracker = Tracker(f"http://127.0.0.1:{port}", "four requests")
+    parent = tracker.client.create_run(tracker.experiment_id).info.run_id
+    (tmp_path / "checkpoint.msgpack").write_bytes(b"weights")
+    record = {"index": 0, "config_hash": "c0", "status": "finished", "message": "", "config": {"eta": 3.0},
+              "history": [{"epoch": e, "validation_accuracy": 0.5 + e / 10, "epoch_seconds": 0.1} for e in (1, 2)],
+              "grad_agreement_start": 1e-7, "grad_agreement_end": 2e-7}
+    sent, real = [], requests.Session.request
+    monkeypatch.setattr(requests.Session, "request",
+                        lambda self, method, url, *a, **k: sent.append((method, url)) or real(self, method, url, *a,
+                                                                                              **k))
+    child = tracker.log_child(parent, "c0", record, [tmp_path / "checkpoint.msgpack"])
+    paths = [(method, url.split(f":{port}")[1]) for method, url in sent]
+    assert paths[:2] == [("POST", "/api/2.0/mlflow/runs/create"), ("POST", "/api/2.0/mlflow/runs/log-batch")]
+    assert paths[2][0] == "PUT" and paths[2][1].endswith(f"{child}/artifacts/checkpoint.msgpack")
+    assert paths[3:] == [("POST", "/api/2.0/mlflow/runs/update")]
+    stored = list((data / "artifacts").rglob("checkpoint.msgpack"))
+    assert len(stored) == 1 and stored[0].read_bytes() == b"weights" and child in str(stored[0])
+    run = tracker.client.get_run(child)
+    assert run.info.status == "FINISHED" and run.data.metrics["validation_accuracy"] == 0.7
+
+
 def test_check_of_a_dead_port_is_one_line_and_status_1(capsys):
     port = free_port()
     assert main(["--check", f"http://127.0.0.1:{port}"]) == 1
