@@ -98,9 +98,12 @@ def test_a_config_is_logged_in_four_requests_with_its_checkpoint_in_the_destinat
               "history": [{"epoch": e, "validation_accuracy": 0.5 + e / 10, "epoch_seconds": 0.1} for e in (1, 2)],
               "grad_agreement_start": 1e-7, "grad_agreement_end": 2e-7}
     sent, real = [], requests.Session.request
-    monkeypatch.setattr(requests.Session, "request",
-                        lambda self, method, url, *a, **k: sent.append((method, url)) or real(self, method, url, *a,
-                                                                                              **k))
+
+    def recorded(self, method, url, *args, **kwargs):
+        sent.append((method, url))
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", recorded)
     child = tracker.log_child(parent, "c0", record, [tmp_path / "checkpoint.msgpack"])
     paths = [(method, url.split(f":{port}")[1]) for method, url in sent]
     assert paths[:2] == [("POST", "/api/2.0/mlflow/runs/create"), ("POST", "/api/2.0/mlflow/runs/log-batch")]
