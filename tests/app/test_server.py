@@ -109,8 +109,8 @@ def test_a_config_is_logged_in_four_requests_with_its_checkpoint_in_the_destinat
     assert paths[:2] == [("POST", "/api/2.0/mlflow/runs/create"), ("POST", "/api/2.0/mlflow/runs/log-batch")]
     assert paths[2][0] == "PUT" and paths[2][1].endswith(f"{child}/artifacts/checkpoint.msgpack")
     assert paths[3:] == [("POST", "/api/2.0/mlflow/runs/update")]
-    stored = list((data / "artifacts").rglob("checkpoint.msgpack"))
-    assert len(stored) == 1 and stored[0].read_bytes() == b"weights" and child in str(stored[0])
+    stored = [path for path in (data / "artifacts").rglob("checkpoint.msgpack") if child in str(path)]
+    assert len(stored) == 1 and stored[0].read_bytes() == b"weights"
     run = tracker.client.get_run(child)
     assert run.info.status == "FINISHED" and run.data.metrics["validation_accuracy"] == 0.7
 
