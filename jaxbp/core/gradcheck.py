@@ -62,7 +62,7 @@ def compare_grads(a: Params, b: Params) -> GradReport:
         for xa, xb in zip(la, lb):
             if xa.shape != xb.shape:
                 raise ValueError(f"gradients must share shapes, got {xa.shape} and {xb.shape}")
-    return _report((jnp.concatenate([la.w.ravel(), la.b.ravel()]), jnp.concatenate([lb.w.ravel(), lb.b.ravel()]))
+    return _report((np.concatenate([np.ravel(la.w), np.ravel(la.b)]), np.concatenate([np.ravel(lb.w), np.ravel(lb.b)]))
                    for la, lb in zip(a, b))
 
 
@@ -82,24 +82,27 @@ def angel_check(params: Params, X, Y, activation="sigmoid", cost="quadratic", ou
     step = step or _step(X.dtype)
     L = len(params)
 
-    def loss_after(l: int, net_l: Array, y: Array) -> Array:
+    def loss_after(params: Params, l: int, net_l: Array, y: Array) -> Array:
         """l(x) when layer l's weighted input is ``net_l`` and the layers above follow as usual."""
         sigma = output if l == L else hidden
         _, a = forward(params[l:], sigma.fn(net_l), hidden, output)
         return cost.fn(a[-1], y)
 
-    def one_example(x, y):
+    def one_example(params, x, y):
         nets, _ = forward(params, x, hidden, output)
         slopes = []
         for l, net in enumerate(nets, start=1):
             nudges = step * jnp.eye(net.shape[-1], dtype=net.dtype)  # row j nudges neuron j by Δ
-            up = jax.vmap(lambda d, l=l, net=net: loss_after(l, net + d, y))(nudges)
-            down = jax.vmap(lambda d, l=l, net=net: loss_after(l, net - d, y))(nudges)
+            up = jax.vmap(lambda d, l=l, net=net: loss_after(params, l, net + d, y))(nudges)
+            down = jax.vmap(lambda d, l=l, net=net: loss_after(params, l, net - d, y))(nudges)
             slopes.append((up - down) / (2 * step))
         return tuple(slopes)
 
-    measured = jax.jit(jax.vmap(one_example))(X, Y)
-    _, deltas = errors(params, X, Y, hidden, output, cost)
+    @jax.jit  # one program for the nudges and BP's δ (not one small program per operation)
+    def measured_and_deltas(params, X, Y):
+        return jax.vmap(one_example, in_axes=(None, 0, 0))(params, X, Y), errors(params, X, Y, hidden, output, cost)[1]
+
+    measured, deltas = measured_and_deltas(params, X, Y)
     return _report((m.ravel(), d.ravel()) for m, d in zip(measured, deltas))
 
 
@@ -109,20 +112,27 @@ def finite_difference_check(params: Params, X, Y, activation="sigmoid", cost="qu
     (chosen with ``key``; every entry if the layer has fewer), against ``backprop_batch``."""
     X, Y = check_data(params, X, Y, batch=True)
     step = step or _step(X.dtype)
-    grads = backprop_batch(params, X, Y, activation, cost, output_activation)
+    grads = _jitted_bp(params, X, Y, activation, cost, output_activation)
     flat, unravel = jax.flatten_util.ravel_pytree(params)
-    grads_flat, _ = jax.flatten_util.ravel_pytree(grads)
-    C = jax.jit(lambda theta: mean_cost(unravel(theta), X, Y, activation, cost, output_activation))
-    pairs, start = [], 0
+    grads_flat = np.asarray(jax.flatten_util.ravel_pytree(grads)[0])
+    chosen, start = [], 0  # per layer: the indices into the flat parameters that are checked
     for layer, key_l in zip(params, jax.random.split(key, len(params))):
         size = layer.w.size + layer.b.size
         count = min(samples, size)
-        idx = start + (jnp.arange(size) if count == size else jax.random.choice(key_l, size, (count,), replace=False))
-        basis = jnp.zeros((count, flat.size), flat.dtype).at[jnp.arange(count), idx].set(step)
-        slopes = jax.vmap(lambda e: (C(flat + e) - C(flat - e)) / (2 * step))(basis)
-        pairs.append((slopes, grads_flat[idx]))
+        chosen.append(start + (np.arange(size) if count == size else
+                               np.asarray(jax.random.choice(key_l, size, (count,), replace=False))))
         start += size
-    return _report(pairs)
+    idx = np.concatenate(chosen)
+    basis = np.zeros((idx.size, flat.size), flat.dtype)
+    basis[np.arange(idx.size), idx] = step
+
+    @jax.jit  # every layer's nudges in one program
+    def slopes(flat, basis, X, Y):
+        C = lambda theta: mean_cost(unravel(theta), X, Y, activation, cost, output_activation)  # noqa: E731
+        return jax.vmap(lambda e: (C(flat + e) - C(flat - e)) / (2 * step))(basis)
+
+    measured = np.split(np.asarray(slopes(flat, basis, X, Y)), np.cumsum([c.size for c in chosen])[:-1])
+    return _report(zip(measured, (grads_flat[i] for i in chosen)))
 
 
 @dataclass(frozen=True)
