@@ -150,9 +150,8 @@ class Cohort:
         pad = devices.padded(len(slots), self.mesh) - len(slots)
         self.slots = list(slots)
         take = jnp.array(rows + rows[-1:] * pad)
-        self.params, self.opt_state = devices.shard(jax.tree.map(lambda leaf: leaf[take], (params, opt_state)),
-                                                    self.mesh)
-        keys = self._keys[jnp.array(slots + slots[-1:] * pad)]
+        self.params, self.opt_state = devices.shard(_take((params, opt_state), take), self.mesh)
+        keys = _take(self._keys, jnp.array(slots + slots[-1:] * pad))
         self.keys = keys[0] if self.same_batches else devices.shard(keys, self.mesh)
 
     def compile(self) -> Callable:
@@ -196,7 +195,7 @@ class Cohort:
             self.params, self.opt_state, self.epoch = new_params, opt_state, e
 
     def _mine(self, stacked, slot: int):
-        return jax.tree.map(lambda leaf: leaf[slot], stacked)
+        return _take(stacked, jnp.asarray(slot))
 
     def prune(self, i: int, message: str) -> None:
         """End live config ``i`` now, with status "pruned" and its current parameters."""
@@ -244,9 +243,17 @@ class Cohort:
         return [m.result for m in self.members]
 
 
+# Two tree-wide operations, each one compiled program (not one per leaf and shape, as eager indexing would be)
+@jax.jit
 def _stack(trees: list):
     """One pytree whose leaves have a leading config axis, from one pytree per config."""
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+@jax.jit
+def _take(stacked, rows: jax.Array):
+    """Rows ``rows`` (an index or an array of them) of every leaf's config axis."""
+    return jax.tree.map(lambda leaf: leaf[rows], stacked)
 
 
 def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split]):

@@ -16,7 +16,6 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -141,8 +140,10 @@ def load_dataset(
     n_fit = n_train - validation_count(validation, n_train, raw.validation)
 
     def split(inputs, classes) -> Split:
-        Y = jax.nn.one_hot(jnp.asarray(classes), raw.n_classes, dtype=dtype)
-        return Split(jnp.asarray(inputs, dtype) / raw.scale, Y)
+        # in NumPy, so that loading data compiles no XLA program; X is scaled as XLA did it before (times the
+        # reciprocal of the scale in dtype), so that every data set is the same bit for bit
+        X = np.asarray(inputs, dtype) * (np.asarray(1, dtype) / np.asarray(raw.scale, dtype))
+        return Split(jnp.asarray(X), jnp.asarray(np.eye(raw.n_classes, dtype=dtype)[np.asarray(classes)]))
 
     return Dataset(name, split(X[:n_fit], labels[:n_fit]), split(X[n_fit:], labels[n_fit:]), split(*raw.test))
 
