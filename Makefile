@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/grad_speed.py
 	$(BIN)/python benchmarks/epoch_speed.py
 	$(BIN)/python benchmarks/sweep_speed.py
+	$(BIN)/python benchmarks/step_floor.py
 	$(BIN)/python benchmarks/start_speed.py
 
 clean:
