@@ -141,8 +141,9 @@ def load_dataset(
 
     def split(inputs, classes) -> Split:
         # in NumPy, so that loading data compiles no XLA program; X is scaled as XLA did it before (times the
-        # reciprocal of the scale in dtype), so that every data set is the same bit for bit
-        X = np.asarray(inputs, dtype) * (np.asarray(1, dtype) / np.asarray(raw.scale, dtype))
+        # reciprocal of the scale, in float32 at least), so that every data set is the same bit for bit
+        wide = np.promote_types(dtype, np.float32)
+        X = (np.asarray(inputs, wide) * (np.asarray(1, wide) / np.asarray(raw.scale, wide))).astype(dtype)
         return Split(jnp.asarray(X), jnp.asarray(np.eye(raw.n_classes, dtype=dtype)[np.asarray(classes)]))
 
     return Dataset(name, split(X[:n_fit], labels[:n_fit]), split(X[n_fit:], labels[n_fit:]), split(*raw.test))
