@@ -4,9 +4,15 @@ Each command runs in a fresh Python process, interleaved with the others, ``--re
 reported); its peak memory (max RSS) comes from ``os.wait4``. This script imports nothing heavy itself (a
 forked child's peak RSS counts the parent's pages until it execs) and asks a child for the machine header.
 Goals (issue 8): ``import jaxbp`` and its equations ≤ 1.3× ``import jax, optax``; ``jaxbp --help`` ≤ 1.0 s.
-Run from the repository root:
+
+``--baseline REV`` adds a second table: three commands a newcomer runs first (``jaxbp gradcheck``, ``jaxbp train``
+on digits for 2 epochs, ``jaxbp sweep`` of 6 digits configs for 2 epochs into a fresh SQLite store), each in this
+tree and in a ``git worktree`` of REV, alternately, in fresh processes with no persistent compilation cache (what
+a first run pays: importing, compiling every XLA program, training, logging); the ratio is the median of the
+paired ratios. Run from the repository root:
 
     .venv/bin/python benchmarks/start_speed.py
+    .venv/bin/python benchmarks/start_speed.py --baseline 018473c --repeats 3
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,9 +50,51 @@ def run_once(command: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+SWEEP = ('name = "first-run"\ndataset = "digits"\n[base]\nsizes = [64, 30, 10]\nepochs = 2\n'
+         '[sweep]\neta = [0.5, 1.0, 3.0]\nhidden = [[20], [30]]\n')
+FIRST_RUNS = {
+    "jaxbp gradcheck": ["gradcheck"],
+    "jaxbp train --dataset digits --epochs 2": ["train", "--dataset", "digits", "--epochs", "2"],
+    "jaxbp sweep (6 configs, 2 epochs, SQLite)": ["sweep", "{spec}", "--tracking-uri", "sqlite:///{folder}/mlflow.db"],
+}
+
+
+def first_run(root: Path, args: list[str]) -> float:
+    """Wall seconds of ``jaxbp *args`` with the jaxbp of the tree at ``root``, in a fresh folder and spool."""
+    code = f"import sys, jaxbp; assert jaxbp.__file__.startswith({str(root)!r}); from jaxbp.app import main; main()"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "spec.toml").write_text(SWEEP)
+        env.update(PYTHONPATH=str(root), JAXBP_SPOOL=f"{folder}/spool", JAXBP_CACHE=f"{folder}/cache")
+        command = [PY, "-c", code, *(a.format(spec=f"{folder}/spec.toml", folder=folder) for a in args)]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def first_runs(baseline: str, repeats: int) -> None:
+    """The second table: FIRST_RUNS here and at ``baseline``, alternately, paired."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), baseline], check=True, capture_output=True)
+        try:
+            pairs = {name: [(first_run(Path.cwd(), args), first_run(tree, args)) for _ in range(repeats)]
+                     for name, args in FIRST_RUNS.items()}
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
+    print(f"\nfirst runs (no compilation cache), this tree against {baseline}: medians of {repeats} alternating "
+          "pairs\n")
+    print(f"| command | seconds here | seconds at {baseline} | paired ratio |")
+    print("|---|---:|---:|---:|")
+    for name, runs in pairs.items():
+        here, there = (statistics.median(side) for side in zip(*runs))
+        print(f"| `{name}` | {here:.2f} | {there:.2f} | {statistics.median(a / b for a, b in runs):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="Runs of each command (default 5).")
+    parser.add_argument("--baseline", help="a git revision: also time first runs here against it")
     args = parser.parse_args()
     header = [PY, "-c", "from machine import machine_header; print(machine_header())"]
     print(subprocess.run(header, cwd=Path(__file__).parent, capture_output=True, text=True, check=True).stdout.strip())
@@ -65,6 +114,8 @@ def main() -> None:
     for name in COMMANDS:
         median = statistics.median(times[name])
         print(f"| `{name}` | {median:.2f} | {median / anchor:.2f} | {statistics.median(memory[name]):.0f} |")
+    if args.baseline:
+        first_runs(args.baseline, args.repeats)
 
 
 if __name__ == "__main__":
