@@ -8,7 +8,6 @@ What it is not: no gradients (see ``backprop`` and ``autodiff``), no training lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -16,22 +15,13 @@ import jax.numpy as jnp
 from jaxbp.core import activations, costs
 from jaxbp.core.types import Array, Layer, Params, float_dtype, layer_sizes, params_dtype
 
+_vs = jax.nn.initializers.variance_scaling
 # Each scheme: (initialiser of w with shape (n_out, n_in), initialiser of b with shape (n_out,)).
 _normal = jax.nn.initializers.normal(1.0)
 _uniform = lambda key, shape, dtype: jax.random.uniform(key, shape, dtype, -0.5, 0.5)  # noqa: E731  Alg. 5.3, step 1
-
-
-def _scaled(key: Array, shape: tuple[int, int], dtype) -> Array:
-    """w ~ N(0, 1/n_in) (ch. 3): jax.nn.initializers.variance_scaling(1, "fan_in", "normal")'s draw, times
-    √(1/n_in); the barrier keeps XLA from folding that factor into the draw's own √2 under ``jit``, so the
-    weights are the same bit for bit, compiled or not."""
-    draw = jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype))
-    return draw * jnp.sqrt(jnp.array(1 / shape[-1], dtype))
-
-
 INIT_SCHEMES = {
     "normal": (_normal, _normal),  # N(0, 1): Nielsen ch. 1
-    "scaled": (_scaled, _normal),  # w ~ N(0, 1/n_in): ch. 3
+    "scaled": (_vs(1.0, "fan_in", "normal", in_axis=-1, out_axis=-2), _normal),  # w ~ N(0, 1/n_in): ch. 3
     "uniform": (_uniform, _uniform),
     "glorot": (jax.nn.initializers.glorot_uniform(in_axis=-1, out_axis=-2), jax.nn.initializers.zeros),
     "he": (jax.nn.initializers.he_normal(in_axis=-1, out_axis=-2), jax.nn.initializers.zeros),
@@ -62,11 +52,7 @@ def init_params(key: Array, sizes: Sequence[int], scheme: str = "normal", dtype=
     typed_key = isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
     if not (typed_key or (isinstance(key, jax.Array) and key.shape == (2,))):
         raise TypeError(f"key must be a PRNG key such as jax.random.key(0), got {key!r}")
-    return _draw(key, sizes, scheme, float_dtype(dtype))
-
-
-@partial(jax.jit, static_argnums=(1, 2, 3))  # one program, not one per layer, draw and operation
-def _draw(key: Array, sizes: tuple[int, ...], scheme: str, dtype) -> Params:
+    dtype = float_dtype(dtype)
     init_w, init_b = INIT_SCHEMES[scheme]
     keys = jax.random.split(key, 2 * (len(sizes) - 1))
     return tuple(
