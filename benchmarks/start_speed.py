@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from baseline import worktree
+
 PY = sys.executable
 JAXBP = str(Path(PY).with_name("jaxbp"))
 COMMANDS = {
@@ -74,14 +76,9 @@ def first_run(root: Path, args: list[str]) -> float:
 
 def first_runs(baseline: str, repeats: int) -> None:
     """The second table: FIRST_RUNS here and at ``baseline``, alternately, paired."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), baseline], check=True, capture_output=True)
-        try:
-            pairs = {name: [(first_run(Path.cwd(), args), first_run(tree, args)) for _ in range(repeats)]
-                     for name, args in FIRST_RUNS.items()}
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
+    with worktree(baseline) as tree:
+        pairs = {name: [(first_run(Path.cwd(), args), first_run(tree, args)) for _ in range(repeats)]
+                 for name, args in FIRST_RUNS.items()}
     print(f"\nfirst runs (no compilation cache), this tree against {baseline}: medians of {repeats} alternating "
           "pairs\n")
     print(f"| command | seconds here | seconds at {baseline} | paired ratio |")

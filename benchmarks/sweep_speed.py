@@ -56,6 +56,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from baseline import worktree
 from machine import machine_header
 
 import jaxbp
@@ -178,19 +179,16 @@ def baseline_ratio(rev: str, sizes, repeats: int) -> tuple[float, float, float]:
               f"config = jaxbp.TrainConfig(sizes={tuple(sizes)}, eta=3.0, epochs=2); jaxbp.train(config, data); "
               "start = time.perf_counter(); jaxbp.train(config, data); "
               "print(time.perf_counter() - start, jaxbp.__file__)")
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True)
-        try:
-            def seconds(root: Path) -> float:
-                env = {**os.environ, "PYTHONPATH": str(root)}
-                out = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True,
-                                     capture_output=True, text=True).stdout.split()
-                assert Path(out[1]).is_relative_to(root), f"imported {out[1]}, not the tree at {root}"
-                return float(out[0])
-            pairs = [(seconds(Path.cwd()), seconds(tree)) for _ in range(repeats)]
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
+
+    def seconds(root: Path) -> float:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        out = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split()
+        assert Path(out[1]).is_relative_to(root), f"imported {out[1]}, not the tree at {root}"
+        return float(out[0])
+
+    with worktree(rev) as tree:
+        pairs = [(seconds(Path.cwd()), seconds(tree)) for _ in range(repeats)]
     return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
             statistics.median(a / b for a, b in pairs))
 
