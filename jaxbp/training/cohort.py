@@ -26,6 +26,7 @@ from jaxbp.core.types import Params, float_dtype
 from jaxbp.training import devices
 from jaxbp.training.config import PROGRAM, TrainConfig, fields_of
 from jaxbp.training.data import Dataset, Split
+from jaxbp.training.deferred import deferrable, make_deferred_epoch
 from jaxbp.training.diagnostics import flatten, layer_diagnostics
 from jaxbp.training.loop import (
     Running,
@@ -94,7 +95,9 @@ class Member:
 class Cohort:
     """Configs of one shape (``group_key``) training together; see the module docstring. ``members`` are
     every config's bookkeeping, in the order given; ``slots`` the indices of those still in the program, in
-    the order of its config axis."""
+    the order of its config axis; ``deferred`` whether its programs of two or more configs take
+    ``deferred.make_deferred_epoch`` (one mini-batch order, plain SGD, λ = 0: the same updates, fewer passes
+    over w¹) rather than ``loop.make_epoch``."""
 
     def __init__(self, configs: Sequence[TrainConfig], data: Dataset, *, states: Sequence[bytes] | None = None,
                  histories: Sequence[list[dict]] | None = None):
@@ -120,8 +123,11 @@ class Cohort:
         train = self.splits["train"]
         upfront = self.same_batches and train.X.nbytes + train.Y.nbytes <= UPFRONT_BYTES
         regularised = any(c.l2 > 0 for c in configs)  # λ = 0 stays 0 (PBT multiplies it)
-        self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront, regularised=regularised),
-                                         (0, 0, None if self.same_batches else 0, None, None)))
+        axes = (0, 0, None if self.same_batches else 0, None, None)
+        self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront, regularised=regularised), axes))
+        # whether programs of two or more configs defer w¹'s updates over blocks of steps (see ``deferred``)
+        self.deferred = deferrable(base, shared_batches=upfront, regularised=regularised)
+        self._deferred = jax.jit(jax.vmap(make_deferred_epoch(base, n_train), axes)) if self.deferred else None
         self._fold = jax.jit(jax.random.fold_in if self.same_batches else jax.vmap(jax.random.fold_in, (0, None)))
         self._compiled: dict[int, Callable] = {}
         self.measure = _make_measure(base, n_train, self.splits)
@@ -159,7 +165,8 @@ class Cohort:
         training, not compilation)."""
         size = jax.tree.leaves(self.params)[0].shape[0]
         if size not in self._compiled:
-            self._compiled[size] = self._vmapped.lower(self.params, self.opt_state, self.keys,
+            epoch = self._deferred if self.deferred and size > 1 else self._vmapped
+            self._compiled[size] = epoch.lower(self.params, self.opt_state, self.keys,
                                                        *self.splits["train"]).compile()
         return self._compiled[size]
 

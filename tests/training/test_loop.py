@@ -10,7 +10,7 @@ import pytest
 import jaxbp
 from helpers import tiny
 from jaxbp import Split, TrainConfig
-from jaxbp.training.config import OPTIMIZERS
+from jaxbp.training.config import OPTIMIZERS, SCHEDULES
 from jaxbp.training.loop import config_keys, evaluate_splits, initial_params, make_epoch
 from jaxbp.training.optim import make_optimizer
 
@@ -174,6 +174,12 @@ def test_every_optimizer_learns(optimizer, digits):
     result = jaxbp.train(TrainConfig(epochs=3, eta=eta, optimizer=optimizer, output_activation="softmax",
                                      cost="log_likelihood", init="scaled"), digits)
     assert result.status == "finished" and result.history[-1]["test_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_every_schedule_trains(schedule, digits):
+    result = jaxbp.train(TrainConfig(epochs=3, eta=3.0, schedule=schedule), digits)
+    assert result.status == "finished" and result.history[-1]["test_accuracy"] > 0.7
 
 
 def test_float64_end_to_end():

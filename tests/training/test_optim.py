@@ -49,4 +49,8 @@ def test_schedules(schedule, first, after_epoch, last):
         assert value(100) == pytest.approx(after_epoch, rel=1e-5)
     if last is not None:
         assert value(1000) == pytest.approx(last, abs=1e-6)
+    # the same values with η an array, as the optimizer's state holds it (under jit: traced)
+    traced = jax.jit(lambda eta, step: make_schedule(config, 100, eta)(step) if callable(fn) else eta)
+    for step in (0, 100, 550, 1000):
+        assert float(traced(jnp.asarray(2.0), step)) == pytest.approx(value(step), rel=1e-5, abs=1e-6)
 
