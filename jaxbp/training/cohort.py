@@ -127,7 +127,7 @@ class Cohort:
         self._vmapped = jax.jit(jax.vmap(make_epoch(base, n_train, upfront=upfront, regularised=regularised), axes))
         # whether programs of two or more configs defer w¹'s updates over blocks of steps (see ``deferred``)
         self.deferred = deferrable(base, shared_batches=upfront, regularised=regularised)
-        self._deferred = jax.jit(jax.vmap(make_deferred_epoch(base, n_train), axes)) if self.deferred else None
+        self._deferred = jax.jit(make_deferred_epoch(base, n_train)) if self.deferred else None  # over the configs
         self._fold = jax.jit(jax.random.fold_in if self.same_batches else jax.vmap(jax.random.fold_in, (0, None)))
         self._compiled: dict[int, Callable] = {}
         self.measure = _make_measure(base, n_train, self.splits)
