@@ -1,7 +1,8 @@
 """A cohort: configs of one shape training together as one compiled program, whose members can change.
 
 What it is for: every multi-config run. ``Cohort(configs, data)`` stacks the configs' parameters and optimizer
-states along a config axis (η and λ are state, see ``optim``) and ``vmap``s ``loop.make_epoch`` over it;
+states along a config axis (η and λ are state, see ``optim``) and ``vmap``s ``loop.make_epoch`` over it (or
+runs ``deferred.make_deferred_epoch`` on it: one mini-batch order, plain SGD, λ = 0);
 ``train(until)`` runs every live member to epoch ``until``, measures each after every epoch and ends each
 on its own (finished, stopped early, diverged: a NaN or infinite cost, its last finite parameters kept).
 The adaptive searches change the membership between epochs, on arrays already on the device: ``prune``

@@ -1,10 +1,11 @@
 """Training runs: one config (``train``) or many configs of one shape as ONE compiled program.
 
 What it is for: ``train_together`` trains configs that agree on ``group_key`` as one ``Cohort`` (the epoch of
-``loop.make_epoch`` ``vmap``-ed over a config axis, each config with its own initial weights and optimizer
-state, η and λ included) for their epochs; each config ends on its own: finished, stopped early, or
-diverged (a NaN or infinite cost; its last finite parameters are kept). ``train`` is one config through the
-same path; ``compile_together`` gives the compiled epoch itself (the benchmarks time it).
+``loop.make_epoch`` ``vmap``-ed over a config axis, or ``deferred.make_deferred_epoch`` where it applies, each
+config with its own initial weights and optimizer state, η and λ included) for their epochs; each config ends on
+its own: finished, stopped early, or diverged (a NaN or infinite cost; its last finite parameters are kept).
+``train`` is one config through the same path; ``compile_together`` gives the compiled epoch itself (the
+benchmarks time it).
 What it is not: no logging or progress bar (they are callbacks), no sweep (see ``jaxbp.sweeps``).
 """
 
@@ -60,9 +61,10 @@ def compile_together(configs: Sequence[TrainConfig], data: Dataset) -> Program:
     """Check ``configs`` against ``data`` and compile their epoch as ONE program, ``vmap``-ed over configs.
 
     Each config's η and λ are in its own optimizer state (the states are stacked along the config axis), so
-    configs that differ in them share one program. Where all seeds agree the configs draw the same
+    configs that differ in them share one program. Where their data seeds agree the configs draw the same
     mini-batches, so XLA computes the first layer's products (forward and BP4, on the shared batch) as one
-    GEMM for all configs. With several local devices the config axis is sharded over them (padded with
+    GEMM for all configs; with plain SGD and λ = 0 those products are then taken over blocks of steps
+    (``Cohort.deferred``). With several local devices the config axis is sharded over them (padded with
     copies of the last config to a multiple of the device count; ``params`` then has the padded length)."""
     cohort = Cohort(configs, data)
     cohort.compile()
