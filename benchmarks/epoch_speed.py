@@ -320,8 +320,9 @@ def main(argv: list[str] | None = None) -> None:
           f"float32, init={INIT}; JAX methods: median of {repeats} interleaved epochs"
           + ("" if skip_slow else f"; NumPy/scikit-learn: median of {slow_repeats}") + "\n", flush=True)
 
+    # measure="full": after each epoch jaxbp, like the anchor, measures the whole training split too
     config = jaxbp.TrainConfig(sizes=SIZES, activation=ACTIVATION, cost=COST, eta=ETA, batch_size=BATCH, epochs=1,
-                               init=INIT, seed=SEED, dtype="float32")
+                               init=INIT, seed=SEED, dtype="float32", measure="full")
     key_shuffle = jax.random.split(jax.random.key(config.seed))[1]  # as jaxbp.train splits the seed
     program = jaxbp_program(config, X, Y, data.validation, data.test)
     params, opt_state = program.params, program.opt_state
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
     anchor_metrics = make_anchor_metrics({"train": data.train, "validation": data.validation, "test": data.test})
 
     # method -> (epoch(e) -> params, metrics(params)); epoch e shuffles with fold_in(key_shuffle, e) everywhere
-    methods = {"jaxbp": (lambda e: program.epoch(params, opt_state, e)[0], lambda p: program.measure(p, opt_state))}
+    methods = {"jaxbp": (lambda e: program.epoch(params, opt_state, e), lambda out: program.measure(*out))}
     keys = {e: jax.random.fold_in(key_shuffle, e) for e in range(1, repeats + 1)}
     for name, (u, g) in ANCHORS.items():
         fn = make_scan_epoch(n, unroll=u, gather=g).lower(plain, key_shuffle, X, Y).compile()
@@ -450,8 +451,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{max(drift.values()):.1e} (worst of the {len(drift)} anchor variants)")
     assert max(drift.values()) <= 1e-3, f"jaxbp and grad+scan train differently: {drift}"
 
-    trained = program.epoch(params, opt_state, 1)[0]
-    row, theirs = program.measure(trained, opt_state)[0], anchor_metrics(unstack(trained))
+    trained, _, running = program.epoch(params, opt_state, 1)
+    row, theirs = program.measure(trained, opt_state, running)[0][0], anchor_metrics(unstack(trained))
     gap = max(abs(row[f"{split}_{what}"] - theirs[split][k]) for split in theirs
               for k, what in enumerate(("cost", "accuracy")) if f"{split}_{what}" in row)
     print(f"metrics of the same parameters, max |Δ| anchor vs program.measure: {gap:.1e} (tolerance {METRIC_TOL:.0e})")

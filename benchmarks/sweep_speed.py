@@ -23,7 +23,8 @@ float32, init "normal", K η values log-spaced over ``ETA_RANGE`` (one seed unle
    shape, is reported apart and is not in the row).
 3. **The quickstart's shape**: K = ``--shape-k`` (16) configs as 8 η × 2 seeds through ``run_sweep``, with
    ``data_seed = 0`` (the seeds vary the initial weights only: one mini-batch order, one GEMM per first-layer
-   product) and without (each seed its own order), against the one-seed sweep of the same K (row 2).
+   product) and without (each seed its own order), against a one-seed sweep of the same K, in
+   ``--shape-repeats`` interleaved rounds (medians).
 4. **One config, this tree against ``--baseline``** (a git revision, default the commit before issue 13's
    changes): ``jaxbp.train`` of one config for 2 epochs in a fresh process of each tree (a ``git worktree`` of
    the baseline), ``--train-repeats`` alternating pairs; the ratio is the median of the paired ratios of the
@@ -173,6 +174,22 @@ def per_config_epoch(sweep: dict, k: int, sizes, **extra) -> float:
     return (sweep_wall(sweep, 1 + d, sizes, extra) - sweep_wall(sweep, 1, sizes, extra)) / (d * k)
 
 
+def shape_rows(k: int, sizes, repeats: int) -> dict[str, float]:
+    """Section 3: {variant: median seconds per config-epoch} of k configs through run_sweep as k η (one seed),
+    k/2 η × 2 seeds on one mini-batch order (data_seed = 0) and the same with each seed its own order, measured
+    in ``repeats`` interleaved rounds (one differenced measurement moves by about ±0.02 s here)."""
+    half = {"eta": etas(k // 2), "seed": [0, 1]}
+    variants = {"one seed": ({"eta": etas(k)}, {}), "η × 2 seeds, data_seed = 0": (half, {"data_seed": 0}),
+                "η × 2 seeds, own orders": (half, {})}
+    times = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (axes, extra) in variants.items():
+            times[name].append(per_config_epoch(axes, k, sizes, **extra))
+    print("section 3 rounds: " + "; ".join(f"{name} {', '.join(f'{s:.4f}' for s in ts)}" for name, ts in times.items()),
+          flush=True)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def baseline_ratio(rev: str, sizes, repeats: int) -> tuple[float, float, float]:
     """Section 4: (median seconds here, at ``rev``, median paired ratio) of ``jaxbp.train`` of one config."""
     script = ("import sys, time, jaxbp; data = jaxbp.load_dataset('fashion-mnist'); "
@@ -254,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip run_sweep (sections 2 and 3)")
     parser.add_argument("--chunked", type=int, help="K of the auto-chunked run_sweep row (default the largest K)")
     parser.add_argument("--shape-k", type=int, default=16, help="K of the quickstart's shape, 8 η × 2 seeds (0: skip)")
+    parser.add_argument("--shape-repeats", type=int, default=3,
+                        help="interleaved rounds of section 3, medians reported (default 3)")
     parser.add_argument("--baseline", default=BASELINE, help=f"git revision of section 4 (default {BASELINE})")
     parser.add_argument("--train-repeats", type=int, default=3, help="pairs of one-config trainings (default 3)")
     parser.add_argument("--skip-baseline", action="store_true", help="skip section 4")
@@ -265,8 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = {"program": {int(k): v for k, v in saved["rows"]["program"].items()},
                 "sweep": {int(k): v for k, v in saved["rows"]["sweep"].items()}, "chunked": saved["rows"]["chunked"]}
         return plot(rows, saved["peak"], saved["sizes"], saved["n_steps"], args.plot)
-    if args.repeats < 1 or args.train_repeats < 1:
-        parser.error("--repeats and --train-repeats must be at least 1")
+    if min(args.repeats, args.train_repeats, args.shape_repeats) < 1:
+        parser.error("--repeats, --train-repeats and --shape-repeats must be at least 1")
     if args.shape_k and (args.shape_k < 2 or args.shape_k % 2):
         parser.error("--shape-k must be an even number of configs (η × 2 seeds), or 0")
     ks = sorted(set(args.k) | {1})
@@ -286,13 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             rows["sweep"][k] = per_config_epoch({"eta": etas(k)}, k, args.sizes)
             print(f"run_sweep K={k}: {rows['sweep'][k]:.4f} s per config-epoch", flush=True)
         if args.shape_k:
-            half = etas(args.shape_k // 2)
-            shape = {"one seed": rows["sweep"].get(args.shape_k) or per_config_epoch(
-                         {"eta": etas(args.shape_k)}, args.shape_k, args.sizes),
-                     "η × 2 seeds, data_seed = 0": per_config_epoch(
-                         {"eta": half, "seed": [0, 1]}, args.shape_k, args.sizes, data_seed=0),
-                     "η × 2 seeds, own orders": per_config_epoch({"eta": half, "seed": [0, 1]}, args.shape_k,
-                                                                  args.sizes)}
+            shape = shape_rows(args.shape_k, args.sizes, args.shape_repeats)
         del os.environ[chunks.CHUNK_ENV]
         k = args.chunked or max(ks)
         configs = [jaxbp.TrainConfig(**base(args.sizes), eta=eta) for eta in etas(k)]

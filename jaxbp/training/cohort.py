@@ -167,8 +167,7 @@ class Cohort:
         size = jax.tree.leaves(self.params)[0].shape[0]
         if size not in self._compiled:
             epoch = self._deferred if self.deferred and size > 1 else self._vmapped
-            self._compiled[size] = epoch.lower(self.params, self.opt_state, self.keys,
-                                                       *self.splits["train"]).compile()
+            self._compiled[size] = epoch.lower(self.params, self.opt_state, self.keys, *self.splits["train"]).compile()
         return self._compiled[size]
 
     def run_epoch(self, params, opt_state, e: int):

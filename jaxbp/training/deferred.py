@@ -53,6 +53,13 @@ def deferrable(config: TrainConfig, *, shared_batches: bool, regularised: bool) 
             and block_steps(config) >= 2)
 
 
+def transposed_in_memory(delta):
+    """``delta`` itself, with its transpose materialised: BP4 (``nabla_w``) sums δᵀ a over δ's leading axis, and
+    XLA:CPU hands that product to its GEMM library only with δᵀ in memory; over a config axis it otherwise runs a
+    generic loop, 4× slower for the second layer here (measured). One config's products do not need it."""
+    return jax.lax.optimization_barrier(delta.T).T
+
+
 def make_deferred_epoch(config: TrainConfig, n_train: int, steps: int | None = None):
     """epoch(params, opt_state, key, X, Y) -> (params, opt_state, Running) of K configs like ``config`` at once:
     ``params``, ``opt_state`` and the running means with a leading config axis (as a ``Cohort`` stacks them), one
@@ -83,7 +90,7 @@ def make_deferred_epoch(config: TrainConfig, n_train: int, steps: int | None = N
         a_L, delta_1, (a, deltas) = deltas_from(net_1, rest, Y_t)
         # BP3 and BP4 of the other layers; layer 1's w slot carries δ¹ itself, whose update is then −η_t δ¹
         nabla = (Layer(delta_1, nabla_b(delta_1)),
-                 *(Layer(nabla_w(d, a_prev), nabla_b(d)) for d, a_prev in zip(deltas, a)))
+                 *(Layer(nabla_w(transposed_in_memory(d), a_prev), nabla_b(d)) for d, a_prev in zip(deltas, a)))
         updates, opt_state = tx.update(nabla, opt_state, (Layer(jnp.zeros_like(delta_1), b_1), *rest))
         return (updates[0].w, b_1 + updates[0].b, optax.apply_updates(rest, updates[1:]), opt_state,
                 jnp.mean(loss(a_L, Y_t)), jnp.mean(correct(a_L, T_t)))
@@ -119,7 +126,7 @@ def make_deferred_epoch(config: TrainConfig, n_train: int, steps: int | None = N
         state = (params[0].b, tuple(params[1:]), opt_state, U, cost_sum, hit_sum)
         b_1, rest, opt_state, U, cost_sum, hit_sum = jax.lax.scan(step, state, xs)[0]
         # w¹ + Σ_s U_sᵀ X_s: the block's updates of w¹, BP4's sum over the block's examples, one GEMM for all configs
-        w_1 = w_1 + nabla_w(U.reshape(-1, K * n_1), X_blk).reshape(K, n_1, n_0)
+        w_1 = w_1 + nabla_w(transposed_in_memory(U.reshape(-1, K * n_1)), X_blk).reshape(K, n_1, n_0)
         return ((Layer(w_1, b_1), *rest), opt_state, cost_sum, hit_sum), None
 
     def epoch(params, opt_state, key, X, Y):

@@ -44,8 +44,8 @@ def make_schedule(config: TrainConfig, steps_per_epoch: int, eta=None):
         return optax.linear_schedule(eta, 0.0, total)
     if config.schedule == "exponential":
         return optax.exponential_decay(eta, steps_per_epoch, 0.95)
-    # optax.warmup_cosine_decay_schedule divides by η in Python, which a traced η (a sweep's) cannot do: the
-    # same schedule from its two parts
+    # optax.warmup_cosine_decay_schedule tests η == 0 in Python, which a traced η (the optimizer state's) cannot
+    # answer: the same schedule from its two parts
     warmup = min(steps_per_epoch, total - 1)
     parts = [optax.linear_schedule(0.0, eta, warmup), optax.cosine_decay_schedule(eta, total - warmup)]
     return optax.join_schedules(parts, [warmup])

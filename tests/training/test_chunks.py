@@ -1,5 +1,6 @@
 """Chunk sizes: the candidates, the pick, the measurement on real training, the cache, the override."""
 
+import dataclasses
 import json
 
 import pytest
@@ -58,6 +59,10 @@ def test_measured_once_then_cached(cache, digits, monkeypatch):
     assert chunks.chunk_size(configs, digits) == size
     other = [TrainConfig(eta=0.1, seed=i, data_seed=i, epochs=1, sizes=(64, 16, 10)) for i in range(12)]
     assert chunks.cache_key(other) != key  # own mini-batch orders: another program, measured on its own
+    wide = [TrainConfig(eta=0.1 * (i + 1), epochs=1, sizes=(784, 16, 10)) for i in range(12)]
+    assert json.loads(chunks.cache_key(wide))[-3] == "deferred" and json.loads(key)[-3] == "plain"
+    decayed = [dataclasses.replace(c, l2=0.5) for c in wide]  # λ > 0: the plain epoch, another measurement
+    assert json.loads(chunks.cache_key(decayed))[-3] == "plain"
 
 
 def test_measure_times_every_candidate_on_the_groups_own_configs(digits):
