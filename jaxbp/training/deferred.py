@@ -42,8 +42,9 @@ def block_steps(config: TrainConfig) -> int:
     """B, the steps per block: the most for which each step's share of the deferred sum, Σ_s (X_t X_sᵀ) U_s, is at
     most 1/WORK_SHARE of the product it replaces (B·m ≤ n_0 / WORK_SHARE). Below 2 nothing is deferred.
 
-    Measured on 2 CPU cores, [784, 30, 10], m = 10: at K = 16, B = 3, 4, 6 and 9 took 104, 116, 107 and 124 ms
-    per config-epoch (the plain epoch: 157); at K = 32, B = 6 and 9 took 104 ms each. This rule gives 6."""
+    Measured on 2 CPU cores, [784, 30, 10], m = 10, with an earlier layout of this epoch (U kept per config): at
+    K = 16, B = 3, 4, 6 and 9 took 104, 116, 107 and 124 ms per config-epoch (the plain epoch: 157); at K = 32,
+    B = 6 and 9 took 104 ms each. This rule gives 6."""
     return config.sizes[0] // (WORK_SHARE * config.batch_size)
 
 
