@@ -32,7 +32,7 @@ from jaxbp.core.costs import get_cost
 from jaxbp.core.network import resolve
 from jaxbp.core.types import Layer
 from jaxbp.training.config import TrainConfig
-from jaxbp.training.loop import Running, correct, targets
+from jaxbp.training.loop import Running, correct, mini_batches, targets
 from jaxbp.training.optim import make_optimizer
 
 WORK_SHARE = 12  # a block's extra work, m·(B·m)·n_1 per step for net¹, is kept to 1/WORK_SHARE of net¹'s m·n_0·n_1
@@ -131,7 +131,7 @@ def make_deferred_epoch(config: TrainConfig, n_train: int, steps: int | None = N
         return ((Layer(w_1, b_1), *rest), opt_state, cost_sum, hit_sum), None
 
     def epoch(params, opt_state, key, X, Y):
-        order = jax.random.permutation(key, n_train)[: n_batches * m]  # loop.make_epoch's mini-batches, in order
+        order = mini_batches(key, n_train, m).reshape(-1)  # loop.make_epoch's mini-batches, in order
         X_e, Y_e, T_e = X[order], Y[order], targets(Y)[order]
         full = n_batches // B * B * m  # examples in whole blocks; the last n_batches mod B steps are one more block
         zero = jnp.zeros(params[0].b.shape[:1], X.dtype)

@@ -127,13 +127,20 @@ def make_epoch(config: TrainConfig, n_train: int, *, upfront: bool = False, regu
             return (optax.apply_updates(params, updates), new_state, cost_sum + cost,
                     hit_sum + jnp.mean(correct(a_L, T_b))), None
 
-        batches = jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
+        batches = mini_batches(key, n_train, m)
         xs = (X[batches], Y[batches], T[batches]) if upfront else batches
         zero = jnp.zeros((), X.dtype)
         params, opt_state, cost_sum, hit_sum = jax.lax.scan(step, (params, opt_state, zero, zero), xs)[0]
         return params, opt_state, Running(cost_sum / n_batches, hit_sum / n_batches)
 
     return epoch
+
+
+def mini_batches(key, n_train: int, m: int) -> Array:
+    """An epoch's mini-batches, (⌊n/m⌋, m) example indices in the order they are trained on: a permutation of the
+    training set drawn from ``key``, its last n mod m examples left out."""
+    n_batches = n_train // m
+    return jax.random.permutation(key, n_train)[: n_batches * m].reshape(n_batches, m)
 
 
 def make_evaluate(config: TrainConfig, n_train: int):
