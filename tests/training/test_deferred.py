@@ -12,7 +12,7 @@ import jaxbp
 from helpers import tiny
 from jaxbp import TrainConfig
 from jaxbp.training.cohort import Cohort
-from jaxbp.training.deferred import block_steps, deferrable, make_deferred_epoch
+from jaxbp.training.deferred import MAX_STEPS, WORK_SHARE, block_steps, deferrable, make_deferred_epoch
 from jaxbp.training.loop import initial_params, make_epoch, on_device
 from jaxbp.training.optim import make_optimizer
 from jaxbp.training.together import train_together
@@ -74,8 +74,9 @@ def test_configs_on_one_order_defer_as_one_program(digits):
 
 
 def test_which_configs_defer():
-    config = TrainConfig(sizes=(784, 30, 10))  # m = 10: blocks of 784 // (12 · 10) = 6 steps
-    assert block_steps(config) == 6 and block_steps(TrainConfig(sizes=(64, 30, 10))) == 0
+    config = TrainConfig(sizes=(784, 30, 10))  # m = 10: blocks of 784 // (9 · 10) = 8 steps
+    assert block_steps(config) == 8 and block_steps(TrainConfig(sizes=(64, 30, 10))) == 0
+    assert block_steps(TrainConfig(sizes=(784, 30, 10), batch_size=2)) == MAX_STEPS < 784 // (WORK_SHARE * 2)
     assert deferrable(config, shared_batches=True, regularised=False)
     assert not deferrable(config, shared_batches=False, regularised=False)  # each its own order: no shared X_t
     assert not deferrable(config, shared_batches=True, regularised=True)  # λ > 0
