@@ -28,7 +28,7 @@ import jax
 from jaxbp.training.cohort import Cohort
 from jaxbp.training.config import TrainConfig
 from jaxbp.training.data import Dataset, Split
-from jaxbp.training.deferred import deferrable
+from jaxbp.training.deferred import block_steps, deferrable
 from jaxbp.training.loop import data_seed
 
 MIN_CHUNK = 8  # no group is split below this size (small programs: compile time and per-step overhead win)
@@ -112,14 +112,14 @@ def measure(configs: Sequence[TrainConfig], data: Dataset, sizes: Sequence[int])
 
 def cache_key(configs: Sequence[TrainConfig]) -> str:
     """What the best size depends on: the device, the program's shape (not its epochs or measure), whether
-    its epoch is the deferred one (``deferred.deferrable``), whether the configs share their mini-batches, and
-    how many there are."""
+    its epoch is the deferred one (``deferred.deferrable``) and with how many steps per block, whether the
+    configs share their mini-batches, and how many there are."""
     c, device = configs[0], jax.devices()[0]
     shared = len({data_seed(config) for config in configs}) == 1
     deferred = deferrable(c, shared_batches=shared, regularised=any(config.l2 > 0 for config in configs))
     return json.dumps([device.platform, device.device_kind, jax.device_count(), list(c.sizes), c.activation,
                        c.output_activation, c.cost, c.batch_size, c.optimizer, c.schedule, c.gradients, c.dtype,
-                       "deferred" if deferred else "plain", shared, len(configs)])
+                       f"deferred, B = {block_steps(c)}" if deferred else "plain", shared, len(configs)])
 
 
 def cache_path() -> Path:

@@ -8,6 +8,7 @@ import pytest
 import jaxbp
 from jaxbp.training import chunks
 from jaxbp.training.config import TrainConfig
+from jaxbp.training.deferred import block_steps
 
 
 @pytest.fixture
@@ -60,7 +61,8 @@ def test_measured_once_then_cached(cache, digits, monkeypatch):
     other = [TrainConfig(eta=0.1, seed=i, data_seed=i, epochs=1, sizes=(64, 16, 10)) for i in range(12)]
     assert chunks.cache_key(other) != key  # own mini-batch orders: another program, measured on its own
     wide = [TrainConfig(eta=0.1 * (i + 1), epochs=1, sizes=(784, 16, 10)) for i in range(12)]
-    assert json.loads(chunks.cache_key(wide))[-3] == "deferred" and json.loads(key)[-3] == "plain"
+    assert json.loads(chunks.cache_key(wide))[-3] == f"deferred, B = {block_steps(wide[0])}"
+    assert json.loads(key)[-3] == "plain"
     decayed = [dataclasses.replace(c, l2=0.5) for c in wide]  # λ > 0: the plain epoch, another measurement
     assert json.loads(chunks.cache_key(decayed))[-3] == "plain"
 
