@@ -43,9 +43,9 @@ def block_steps(config: TrainConfig) -> int:
     is at most 1/WORK_SHARE of the product it replaces (B·m ≤ n_0 / WORK_SHARE), and at most MAX_STEPS. Below 2
     nothing is deferred.
 
-    Measured on 2 CPU cores, [784, 30, 10], m = 10 (the same epoch with ``steps`` given, one
-    process, 9 interleaved rounds): B = 6, 7, 8 and 10 took 71.7, 70.2, 65.9 and 73.1 ms per config-epoch at
-    K = 32 and 91.4, 88.5, 87.9 and 81.9 at K = 16. This rule gives 8 there."""
+    Measured on 2 CPU cores, [784, 30, 10], m = 10 (the same epoch with ``steps`` given, one process, 9
+    interleaved rounds): B = 6, 7, 8 and 10 took 71.7, 70.2, 65.9 and 73.1 ms per config-epoch at K = 32 and
+    91.4, 88.5, 87.9 and 81.9 at K = 16 (B = 12: 1.09× B = 6 at K = 32). This rule gives 8 there."""
     return min(MAX_STEPS, config.sizes[0] // (WORK_SHARE * config.batch_size))
 
 
