@@ -45,7 +45,7 @@ def block_steps(config: TrainConfig) -> int:
 
     Measured on 2 CPU cores, [784, 30, 10], m = 10 (the same epoch with ``steps`` given, one process, 9
     interleaved rounds): B = 6, 7, 8 and 10 took 71.7, 70.2, 65.9 and 73.1 ms per config-epoch at K = 32 and
-    91.4, 88.5, 87.9 and 81.9 at K = 16 (B = 12: 1.09× B = 6 at K = 32). This rule gives 8 there."""
+    91.4, 88.5, 87.9 and 81.9 at K = 16 (another run, K = 32: B = 12 81.1 ms, B = 6 74.9). This rule gives 8."""
     return min(MAX_STEPS, config.sizes[0] // (WORK_SHARE * config.batch_size))
 
 
