@@ -14,12 +14,10 @@ float32, init "normal", K η values log-spaced over ``ETA_RANGE`` (one seed unle
    not counted), against the rate of an N×N float32 GEMM under ``jax.jit`` measured in the same run.
 2. **The path users run**: ``jaxbp.run_sweep`` of the same K configs into a fresh SQLite store (measuring every
    epoch, logging every config, checkpoints, figures), once with E_lo = 1 epoch and once with E_hi = 1 + d epochs
-   (d = max(2, ⌈128/K⌉): at least 128 config-epochs apart, against the noise of starting, which moved a K = 32
-   pair by ±1.5 s here; E_lo runs before and after E_hi, and the shorter of the two counts, as the process's
-   first run_sweep pays a cold start and one run of a sweep could take seconds longer than its twin); the time
-   per config-epoch is
-   (wall(E_hi) − wall(E_lo)) / (d·K), so compiling, starting and the end-of-sweep figures drop out. The
-   ratio is that over the same number for K = 1 (one config through the same path). Groups are not split here
+   (d = max(2, ⌈128/K⌉): at least 128 config-epochs apart; E_lo runs before and after E_hi and the shorter
+   counts, see ``per_config_epoch``); the time per config-epoch is (wall(E_hi) − wall(E_lo)) / (d·K), so
+   compiling, starting and the end-of-sweep figures drop out. The ratio is that over the same number for K = 1
+   (one config through the same path). Groups are not split here
    (``$JAXBP_CHUNK=off``) so that the curve shows the program as it grows; the auto-chunked row (``--chunked``,
    default the largest K) shows what a sweep does by default: the group is split into chunks of the size the
    library measured cheapest on this machine (``jaxbp.training.chunks``; the measurement, once per machine and
