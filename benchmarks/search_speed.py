@@ -84,11 +84,10 @@ def run_jaxbp(mode: str, epochs: int, configs: int, folder: str) -> dict:
 
 
 def warm_up(folder: str) -> None:
-    """One untimed 1-config, 1-epoch sweep of the same data and network: the process's first ``run_sweep``
-    pays imports and first-use costs that no method should be charged for."""
-    os.environ["JAXBP_SPOOL"] = f"{folder}/spool-warm-up"
-    jaxbp.run_sweep(parse_spec({**spec_table("grid", 1, 1), "name": "search_speed_warm_up"}),
-                    f"sqlite:///{folder}/warm-up.db")
+    """One untimed 1-config, 1-epoch sweep of the same data and network (into ``folder``/warm-up): the
+    process's first ``run_sweep`` pays imports and first-use costs that no method should be charged for."""
+    os.makedirs(f"{folder}/warm-up")
+    run_jaxbp("grid", 1, 1, f"{folder}/warm-up")
 
 
 def run_optuna(epochs: int, trials: int) -> dict:
@@ -208,8 +207,8 @@ def main() -> None:
         if set(timed) - {"optuna"}:
             warm_up(folder)
         for r in range(args.repeats):
+            os.makedirs(f"{folder}/{r}")
             for method in timed:
-                os.makedirs(f"{folder}/{r}", exist_ok=True)
                 row = run_optuna(args.epochs, args.configs) if method == "optuna" else \
                     run_jaxbp(method, args.epochs, args.configs, f"{folder}/{r}")
                 rounds[method].append(row)
