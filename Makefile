@@ -10,10 +10,13 @@ TEST_PACKAGES := dataset-fashion-mnist:/usr/share/datasets/fashion-mnist chromiu
 
 .PHONY: demo test lint test-packages bench clean
 
+# uv (from PyPI, into the venv) installs what pip would, the same versions, in seconds rather than a minute and a
+# half: it downloads in parallel (13 s against 89 s here for '.[test]', both without a cache); pip is the fallback
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	{ $(BIN)/python -m pip install --quiet --disable-pip-version-check uv \
+	    && $(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e '.[test]'; } \
+	    || $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
 # The main job: prove BP1–BP4 on a real batch, then the quickstart sweep (digits, 24 configs) into
