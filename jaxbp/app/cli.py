@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from jaxbp.core import names
+from jaxbp.training.caches import use_compilation_cache
 from jaxbp.training.config import DTYPES, GRADIENTS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 app = typer.Typer(
@@ -246,7 +247,9 @@ def _validation(value: float | None) -> int | float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: bad input becomes one line on stderr and exit status 2 (JAXBP_DEBUG=1 shows tracebacks)."""
+    """Entry point: bad input becomes one line on stderr and exit status 2 (JAXBP_DEBUG=1 shows tracebacks).
+    Before jax is imported, JAX's persistent compilation cache is turned on (``caches.use_compilation_cache``)."""
+    use_compilation_cache()
     try:
         return app(args=argv, prog_name="jaxbp", standalone_mode=False) or 0
     except typer.Exit as stop:

@@ -8,7 +8,7 @@ own configs) and the measuring that follows every epoch of a sweep, of K configs
 ``MIN_CHUNK`` (powers of two), interleaved, and returns the size with the cheapest estimated time per
 config-epoch (the largest within ``TOLERANCE`` of it: fewer programs to compile). A sweep trains a group of
 K in chunks of that size, one after the other. The answer is cached per machine (device kind and count,
-program shape, K) in a JSON file (``$JAXBP_CACHE`` or ~/.cache/jaxbp), so a machine measures each shape
+program shape, K) in a JSON file in ``caches.folder()``, so a machine measures each shape
 once. ``$JAXBP_CHUNK`` overrides it: a size, or "off" (never split).
 What it is not: no training of the sweep itself (see ``together``), no search's shrinking cohorts (a search
 keeps one program per shape and changes its membership, see ``cohort``).
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import jax
 
+from jaxbp.training import caches
 from jaxbp.training.cohort import Cohort
 from jaxbp.training.config import TrainConfig
 from jaxbp.training.data import Dataset, Split
@@ -35,7 +36,7 @@ MIN_CHUNK = 8  # no group is split below this size (small programs: compile time
 CALIBRATION_STEPS = 100  # mini-batches of the short epoch each candidate size is timed on
 ROUNDS = 3  # timed short epochs per candidate (interleaved; the median counts)
 TOLERANCE = 1.05  # the largest size within 5 % of the cheapest per config-epoch is taken
-CHUNK_ENV, CACHE_ENV = "JAXBP_CHUNK", "JAXBP_CACHE"
+CHUNK_ENV = "JAXBP_CHUNK"
 
 
 def chunk_size(configs: Sequence[TrainConfig], data: Dataset) -> int:
@@ -123,6 +124,5 @@ def cache_key(configs: Sequence[TrainConfig]) -> str:
 
 
 def cache_path() -> Path:
-    """Where measured sizes are kept: $JAXBP_CACHE/chunk_sizes.json, else ~/.cache/jaxbp/chunk_sizes.json."""
-    folder = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxbp"
-    return Path(folder) / "chunk_sizes.json"
+    """Where measured sizes are kept: chunk_sizes.json in ``caches.folder()`` (~/.cache/jaxbp)."""
+    return caches.folder() / "chunk_sizes.json"

@@ -204,3 +204,20 @@ def test_plot_draws_a_config_from_mlflow_and_refuses_what_it_cannot(tmp_path, ca
         assert main(args) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_second_run_loads_every_program_the_first_compiled(tmp_path):
+    """The command turns on JAX's persistent compilation cache in $JAXBP_CACHE/xla (where the user has set
+    none): the second run compiles nothing and prints the same results."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
+    env.update(JAXBP_CACHE=str(tmp_path / "cache"), JAX_LOG_COMPILES="1", JAX_EXPLAIN_CACHE_MISSES="1")
+    args = [JAXBP, "train", "--dataset", "digits", "--epochs", "1"]
+    runs = [subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300) for _ in "12"]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr[-2000:]
+    first, second = ((r.stderr.count("PERSISTENT COMPILATION CACHE MISS"), r.stderr.count("cache hit for"))
+                     for r in runs)
+    assert first[0] > 10 and second == (0, sum(first))  # every program of the first run, loaded
+    assert len(list((tmp_path / "cache" / "xla").glob("*-cache"))) == first[0]
+    table = [[line for line in r.stdout.splitlines() if "│" in line] for r in runs]
+    assert table[0] and [row[:row.rindex("│", 0, -1)] for row in table[0]] == \
+        [row[:row.rindex("│", 0, -1)] for row in table[1]]  # the same numbers, but for the epoch's seconds

@@ -6,14 +6,14 @@ import json
 import pytest
 
 import jaxbp
-from jaxbp.training import chunks
+from jaxbp.training import caches, chunks
 from jaxbp.training.config import TrainConfig
 from jaxbp.training.deferred import block_steps
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(chunks.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(caches.CACHE_ENV, str(tmp_path))
     monkeypatch.delenv(chunks.CHUNK_ENV, raising=False)
     return tmp_path / "chunk_sizes.json"
 
