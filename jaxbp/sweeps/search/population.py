@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from jaxbp.sweeps.contracts import Progress
@@ -102,26 +103,38 @@ class Population:
 
     def save(self, folder: Path, extra: dict) -> None:
         """Write every live config's state and history, and ``extra`` (the search's own position), to
-        ``folder``: the state files first, ``state.json`` last and atomically, so a kill leaves the previous
-        complete save or this one. Configs that ended before are in the spool first (the recorder is waited
-        for), so a resumed search, which starts from the live configs, misses none."""
+        ``folder`` (``write``). Configs that ended before are in the spool first (the recorder is waited for),
+        so a resumed search, which starts from the live configs, misses none."""
         self.recorder.wait()
-        folder.mkdir(parents=True, exist_ok=True)
-        histories = {}
-        for cohort, group in self.cohorts:
-            for k in cohort.live:
-                _atomic(folder / f"{group[k]}.state", cohort.state(k))
-                histories[group[k]] = cohort.members[k].history
-        _atomic(folder / STATE, json.dumps({**extra, "histories": histories}).encode())
+        live = [(group[k], cohort, k) for cohort, group in self.cohorts for k in cohort.live]
+        write(folder, ((i, cohort.state(k)) for i, cohort, k in live),
+              {i: cohort.members[k].history for i, cohort, k in live}, extra)
+
+
+def write(folder: Path, states: Iterable[tuple[int, bytes]], histories: dict[int, list[dict]], extra: dict) -> None:
+    """One save: each (config index, state) in a file of this save's own name, then ``state.json`` (naming
+    them, with the histories and ``extra``) replaced atomically, and only then the previous save's files
+    removed. A kill at any moment leaves the previous complete save or this one, never a mix (one save's
+    states under the other's histories would resume configs from the wrong epochs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    token, files = uuid.uuid4().hex[:12], {}
+    for i, blob in states:
+        files[i] = f"{i}.{token}.state"
+        (folder / files[i]).write_bytes(blob)
+    _atomic(folder / STATE, json.dumps({**extra, "histories": histories, "files": files}).encode())
+    for path in folder.glob("*.state"):
+        if path.name not in files.values():
+            path.unlink()
 
 
 def load(folder: Path) -> tuple[dict, dict[int, bytes], dict[int, list[dict]]] | None:
-    """(extra, states, histories) of the last ``save`` to ``folder``, or None when there is none."""
+    """(extra, states, histories) of the last ``write`` to ``folder``, or None when there is none."""
     if not (folder / STATE).exists():
         return None
     saved = json.loads((folder / STATE).read_text())
     histories = {int(i): h for i, h in saved.pop("histories").items()}
-    return saved, {i: (folder / f"{i}.state").read_bytes() for i in histories}, histories
+    files = saved.pop("files", {})  # saves before they named their files (<i>.state) still load
+    return saved, {i: (folder / files.get(str(i), f"{i}.state")).read_bytes() for i in histories}, histories
 
 
 def _atomic(path: Path, blob: bytes) -> None:
