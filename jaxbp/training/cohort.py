@@ -26,25 +26,22 @@ from flax import serialization
 from jaxbp.core.types import Params, float_dtype
 from jaxbp.training import devices
 from jaxbp.training.config import PROGRAM, TrainConfig, fields_of
-from jaxbp.training.data import Dataset, Split
+from jaxbp.training.data import Dataset
 from jaxbp.training.deferred import deferrable, make_deferred_epoch
-from jaxbp.training.diagnostics import flatten, layer_diagnostics
 from jaxbp.training.loop import (
-    Running,
     TrainResult,
     check_dataset,
     config_keys,
     data_seed,
     initial_params,
     make_epoch,
-    make_evaluate,
     on_device,
 )
+from jaxbp.training.measure import Measure
 from jaxbp.training.optim import hyperparams, make_optimizer
 
 # What shapes the compiled program, as TrainConfig declares it: configs that agree on it train together.
 SHARED = fields_of(PROGRAM)
-DIAGNOSTIC_EXAMPLES = 1000  # the first this many training examples are the batch of the diagnostics
 UPFRONT_BYTES = 1 << 30  # gather an epoch's mini-batches upfront when that copy of the training set fits
 
 Callback = Callable[[int, dict], None]  # (config index in the cohort, that config's epoch metrics)
@@ -130,8 +127,8 @@ class Cohort:
         self.deferred = deferrable(base, shared_batches=upfront, regularised=regularised)
         self._deferred = jax.jit(make_deferred_epoch(base, n_train)) if self.deferred else None  # over the configs
         self._fold = jax.jit(jax.random.fold_in if self.same_batches else jax.vmap(jax.random.fold_in, (0, None)))
-        self._compiled: dict[int, Callable] = {}
-        self.measure = _make_measure(base, n_train, self.splits)
+        self._compiled: dict[int, Callable] = {}  # the epoch program by number of slots
+        self.measure = Measure(base, n_train, self.splits)
         initial = [self._initial(c) for c in configs]
         if states is not None:
             initial = [serialization.from_bytes(template, blob) for template, blob in zip(initial, states, strict=True)]
@@ -163,11 +160,12 @@ class Cohort:
 
     def compile(self) -> Callable:
         """The epoch compiled for the current number of slots (ahead of time, so an epoch's wall time is
-        training, not compilation)."""
+        training, not compilation), and the measure for it."""
         size = jax.tree.leaves(self.params)[0].shape[0]
         if size not in self._compiled:
             epoch = self._deferred if self.deferred and size > 1 else self._vmapped
             self._compiled[size] = epoch.lower(self.params, self.opt_state, self.keys, *self.splits["train"]).compile()
+            self.measure.prepare(self.params, self.opt_state)
         return self._compiled[size]
 
     def run_epoch(self, params, opt_state, e: int):
@@ -262,31 +260,3 @@ def _take(stacked, rows: jax.Array):
     """Rows ``rows`` (an index or an array of them) of every leaf's config axis."""
     return jax.tree.map(lambda leaf: leaf[rows], stacked)
 
-
-def _make_measure(config: TrainConfig, n_train: int, splits: dict[str, Split]):
-    """measure(params, opt_state, running), all with a config axis -> (one metrics dict per config, whether each
-    config's parameters are all finite): the epoch's running means, the cost (with the config's λ from its
-    state) and accuracy of every split measured (the training split only with ``measure="full"``; see
-    ``metrics.METRIC_MEANINGS``), and the diagnostics."""
-    evaluate = jax.jit(jax.vmap(make_evaluate(config, n_train), (0, None, None, 0)))
-    X_d, Y_d = (a[:DIAGNOSTIC_EXAMPLES] for a in splits["train"])
-    diagnose = jax.jit(jax.vmap(lambda p: layer_diagnostics(p, X_d, Y_d, config)))
-    finite = jax.jit(jax.vmap(lambda p: jnp.all(jnp.stack([jnp.isfinite(leaf).all() for leaf in jax.tree.leaves(p)]))))
-    measured = [name for name in splits if name != "train" or config.measure == "full"]
-
-    def measure(params, opt_state, running: Running) -> tuple[list[dict], np.ndarray]:
-        l2 = hyperparams(opt_state)["l2"]
-        scores = {name: jax.device_get(evaluate(params, *splits[name], l2)) if splits[name].X.shape[0] else None
-                  for name in measured}
-        diagnostics, running, ok = jax.device_get((diagnose(params), running, finite(params)))
-        rows = []
-        for k in range(len(ok)):
-            row = {"train_cost_running": float(running.cost[k]), "train_accuracy_running": float(running.accuracy[k])}
-            for name, s in scores.items():
-                row.update({f"{name}_cost": None if s is None else float(s[0][k]),
-                            f"{name}_accuracy": None if s is None else float(s[1][k])})
-            row.update(flatten({name: values[k] for name, values in diagnostics.items()}))
-            rows.append(row)
-        return rows, ok
-
-    return measure
