@@ -31,9 +31,12 @@ if "JAXBP_CACHE" not in os.environ:
 def _x64(request):
     if request.node.get_closest_marker("x64") is None:
         yield
-        return
-    with jax.enable_x64(True):
-        yield
+    else:
+        with jax.enable_x64(True):
+            yield
+    # a command run in-process with float64 switches the process to 64-bit (as `jaxbp gradcheck` does, for good):
+    # back to the default, so the next test in this worker runs as the docstring says
+    jax.config.update("jax_enable_x64", False)
 
 
 @pytest.fixture
