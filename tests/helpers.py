@@ -57,6 +57,13 @@ def tiny(n=24, n_in=4, n_out=3, seed=0, dtype=jnp.float32):
     return jaxbp.Dataset("tiny", split(keys[0], n), split(keys[1], 6), split(keys[2], 6))
 
 
+def without_jax_cache(**env: str) -> dict[str, str]:
+    """This process's environment without JAX's compilation-cache settings (which conftest sets for the run),
+    plus ``env``: a subprocess that sees what a user without them would."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT"))}
+    return {**kept, **env}
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, on 127.0.0.1."""
     with socket.socket() as s:

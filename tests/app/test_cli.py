@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import without_jax_cache
 from jaxbp.app.cli import main
 
 pytestmark = pytest.mark.x64
@@ -209,8 +210,7 @@ def test_plot_draws_a_config_from_mlflow_and_refuses_what_it_cannot(tmp_path, ca
 def test_a_second_run_loads_every_program_the_first_compiled(tmp_path):
     """The command turns on JAX's persistent compilation cache in $JAXBP_CACHE/xla (where the user has set
     none): the second run compiles nothing and prints the same results."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
-    env.update(JAXBP_CACHE=str(tmp_path / "cache"), JAX_LOG_COMPILES="1", JAX_EXPLAIN_CACHE_MISSES="1")
+    env = without_jax_cache(JAXBP_CACHE=str(tmp_path / "cache"), JAX_LOG_COMPILES="1", JAX_EXPLAIN_CACHE_MISSES="1")
     args = [JAXBP, "train", "--dataset", "digits", "--epochs", "1"]
     runs = [subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300) for _ in "12"]
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr[-2000:]

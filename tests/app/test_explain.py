@@ -4,7 +4,6 @@ trained checkpoint (a sweep child's too); wide networks summarised; bad input is
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -25,11 +24,9 @@ STEPS = ["1. Feedforward", "layer 1: net^1 = w^1 a^0 + b^1", "layer 2: net^2 = w
 
 
 @pytest.fixture(autouse=True)
-def _float32_after(monkeypatch, tmp_path):
-    """The command switches JAX to 64-bit for float64 (as `jaxbp gradcheck` does); put the default back after."""
+def _in_tmp_path(monkeypatch, tmp_path):
+    """Each test in a folder of its own (the command's files land there; conftest puts 64-bit mode back after)."""
     monkeypatch.chdir(tmp_path)
-    yield
-    jax.config.update("jax_enable_x64", False)
 
 
 def run(args, capsys) -> tuple[int, str, str]:

@@ -1,10 +1,10 @@
 """Where jaxbp keeps things between runs, and the compilation cache the command line turns on."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from helpers import without_jax_cache
 from jaxbp.training import caches
 
 CHECK = ("import os, sys; from jaxbp.training.caches import use_compilation_cache as use;{before} print(use());"
@@ -26,11 +26,8 @@ def test_the_folder_is_jaxbp_cache_else_xdg_else_home(monkeypatch, tmp_path):
 def check(tmp_path: Path, before: str = "", **env: str) -> list[str]:
     """What use_compilation_cache() returned and JAX's cache settings after it, in a fresh process whose
     environment has no JAX cache settings but ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT"))}
-    clean.update(JAXBP_CACHE=str(tmp_path), **env)
-    code = CHECK.format(before=before)
-    return subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True,
-                          check=True).stdout.split()
+    return subprocess.run([sys.executable, "-c", CHECK.format(before=before)], capture_output=True, text=True,
+                          env=without_jax_cache(JAXBP_CACHE=str(tmp_path), **env), check=True).stdout.split()
 
 
 def test_the_compilation_cache_is_turned_on_in_the_folder_keeping_every_program(tmp_path):
